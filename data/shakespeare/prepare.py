@@ -1,0 +1,23 @@
+"""
+Tiny shakespeare with GPT-2 BPE (tiktoken encode_ordinary), first 90% train: 301,966 / 36,059 tokens.
+Offline: NANOGPT_LOCAL_DATA=path/to/folder python data/shakespeare/prepare.py
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+from dataprep import fetch_text, write_bin  # noqa: E402
+from tokenizer import GPT2_VOCAB, gpt2_encoding  # noqa: E402
+
+here = os.path.dirname(os.path.abspath(__file__))
+data = fetch_text(os.path.join(here, 'input.txt'),
+                  'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt',
+                  'tinyshakespeare/input.txt')
+n = len(data)
+train_data, val_data = data[:int(n * 0.9)], data[int(n * 0.9):]
+
+enc = gpt2_encoding()
+n_train = write_bin(os.path.join(here, 'train.bin'), enc.encode_ordinary(train_data), GPT2_VOCAB)
+n_val = write_bin(os.path.join(here, 'val.bin'), enc.encode_ordinary(val_data), GPT2_VOCAB)
+print(f"train has {n_train:,} tokens")
+print(f"val has {n_val:,} tokens")

@@ -1,0 +1,31 @@
+"""
+Tiny shakespeare as characters: vocab = the text's sorted unique characters (65), first 90% train.
+Writes train.bin, val.bin (uint16) and meta.pkl ({vocab_size, itos, stoi}) beside this script.
+Offline: NANOGPT_LOCAL_DATA=path/to/folder python data/shakespeare_char/prepare.py
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+from dataprep import fetch_text, write_bin, write_meta  # noqa: E402
+
+here = os.path.dirname(os.path.abspath(__file__))
+data = fetch_text(os.path.join(here, 'input.txt'),
+                  'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt',
+                  'tinyshakespeare/input.txt')
+print(f"length of dataset in characters: {len(data):,}")
+
+chars = sorted(set(data))
+vocab_size = len(chars)
+print("all the unique characters:", ''.join(chars))
+print(f"vocab size: {vocab_size:,}")
+stoi = {ch: i for i, ch in enumerate(chars)}
+itos = {i: ch for i, ch in enumerate(chars)}
+
+n = len(data)
+train_data, val_data = data[:int(n * 0.9)], data[int(n * 0.9):]
+n_train = write_bin(os.path.join(here, 'train.bin'), [stoi[c] for c in train_data], vocab_size)
+n_val = write_bin(os.path.join(here, 'val.bin'), [stoi[c] for c in val_data], vocab_size)
+write_meta(os.path.join(here, 'meta.pkl'), {'vocab_size': vocab_size, 'itos': itos, 'stoi': stoi})
+print(f"train has {n_train:,} tokens")
+print(f"val has {n_val:,} tokens")

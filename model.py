@@ -1,0 +1,272 @@
+"""
+The GPT-2 language model, in one file.
+References: OpenAI's GPT-2 (TensorFlow) and Hugging Face transformers' GPT2LMHeadModel, whose
+parameter names and layout this follows so that their weights load directly.
+"""
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with an optional bias (PyTorch's cannot drop only the bias)."""
+
+    def __init__(self, ndim, bias):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class CausalSelfAttention(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.dropout = config.dropout
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        # (B, T, C) -> (B, nh, T, hs)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        # flash / memory-efficient kernels where the device has them
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU(approximate='tanh')  # GPT-2's own GELU, so its weights give its logits
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+@dataclass
+class GPTConfig:
+    block_size: int = 1024
+    vocab_size: int = 50304  # GPT-2's 50257, padded up to a multiple of 64 for speed
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True  # biases in Linears and LayerNorms, as GPT-2; False is a little better and faster
+
+
+class GPT(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        assert config.vocab_size is not None
+        assert config.block_size is not None
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # weight tying: the output projection is the token embedding
+        self.transformer.wte.weight = self.lm_head.weight
+
+        self.apply(self._init_weights)
+        # GPT-2 scales the init of residual projections by 1/sqrt(2 * n_layer)
+        for pn, p in self.named_parameters():
+            if pn.endswith('c_proj.weight'):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def get_num_params(self, non_embedding=True):
+        """Number of parameters; position embeddings are left out by default, token embeddings stay in
+        because they are also the output layer's weights."""
+        n_params = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n_params -= self.transformer.wpe.weight.numel()
+        return n_params
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx, targets=None):
+        device = idx.device
+        b, t = idx.size()
+        if t > self.config.block_size:
+            raise ValueError(f"cannot forward a sequence of length {t}: block_size is {self.config.block_size}")
+        pos = torch.arange(0, t, dtype=torch.long, device=device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for block in self.transformer.h:
+            x = block(x)
+        x = self.transformer.ln_f(x)
+
+        if targets is not None:
+            logits = self.lm_head(x)
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        else:
+            # at inference only the last position is needed; keep the time dim with [-1]
+            logits = self.lm_head(x[:, [-1], :])
+            loss = None
+        return logits, loss
+
+    def crop_block_size(self, block_size):
+        """Shrink the context, e.g. to finetune GPT-2 (1024) with a smaller block."""
+        assert block_size <= self.config.block_size
+        self.config.block_size = block_size
+        self.transformer.wpe.weight = nn.Parameter(self.transformer.wpe.weight[:block_size])
+
+    @classmethod
+    def from_pretrained(cls, model_type, override_args=None):
+        """GPT-2 weights from Hugging Face: a model name (gpt2, gpt2-medium, gpt2-large, gpt2-xl) or a
+        local folder written by transformers' save_pretrained. Only dropout may be overridden."""
+        override_args = override_args or {}
+        if set(override_args) - {'dropout'}:
+            raise ValueError(f"only dropout can be overridden when loading GPT-2, not {sorted(override_args)}")
+        from transformers import GPT2LMHeadModel
+        names = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')
+        if model_type not in names and not os.path.isdir(model_type):
+            raise ValueError(f"init_from={model_type!r} is neither one of {', '.join(names)} nor a folder "
+                             "written by transformers' save_pretrained")
+        print(f"loading weights from pretrained gpt: {model_type}")
+        model_hf = GPT2LMHeadModel.from_pretrained(model_type)
+        hf = model_hf.config
+        config = GPTConfig(n_layer=hf.n_layer, n_head=hf.n_head, n_embd=hf.n_embd, block_size=hf.n_positions,
+                           vocab_size=hf.vocab_size, bias=True, dropout=override_args.get('dropout', 0.0))
+        model = GPT(config)
+        sd = model.state_dict()
+        sd_hf = {k: v for k, v in model_hf.state_dict().items()
+                 if not k.endswith('.attn.masked_bias') and not k.endswith('.attn.bias')}
+        ours = [k for k in sd if not k.endswith('.attn.bias')]
+        if len(sd_hf) != len(ours):
+            raise ValueError(f"GPT-2 weights have {len(sd_hf)} tensors, the model expects {len(ours)}")
+        # OpenAI's checkpoints use Conv1D, whose weights are the transpose of a Linear's
+        transposed = ('attn.c_attn.weight', 'attn.c_proj.weight', 'mlp.c_fc.weight', 'mlp.c_proj.weight')
+        with torch.no_grad():
+            for k in ours:
+                w = sd_hf[k]
+                if k.endswith(transposed):
+                    w = w.t()
+                if w.shape != sd[k].shape:
+                    raise ValueError(f"shape mismatch for {k}: {tuple(w.shape)} vs {tuple(sd[k].shape)}")
+                sd[k].copy_(w)
+        return model
+
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
+        # decay matmul weights and embeddings (2-D and up), not biases or LayerNorm gains
+        params = [p for p in self.parameters() if p.requires_grad]
+        decay_params = [p for p in params if p.dim() >= 2]
+        nodecay_params = [p for p in params if p.dim() < 2]
+        optim_groups = [
+            {'params': decay_params, 'weight_decay': weight_decay},
+            {'params': nodecay_params, 'weight_decay': 0.0},
+        ]
+        print(f"num decayed parameter tensors: {len(decay_params)}, with {sum(p.numel() for p in decay_params):,} parameters")
+        print(f"num non-decayed parameter tensors: {len(nodecay_params)}, with {sum(p.numel() for p in nodecay_params):,} parameters")
+        use_fused = device_type == 'cuda'  # one kernel for the whole update
+        optimizer = torch.optim.AdamW(optim_groups, lr=learning_rate, betas=betas, fused=use_fused)
+        print(f"using fused AdamW: {use_fused}")
+        return optimizer
+
+    def flops_per_token(self):
+        """Training flops per token (forward and backward), PaLM appendix B: 6N + 12*L*H*Q*T."""
+        N = self.get_num_params()
+        cfg = self.config
+        L, H, Q, T = cfg.n_layer, cfg.n_head, cfg.n_embd // cfg.n_head, cfg.block_size
+        return 6 * N + 12 * L * H * Q * T
+
+    def estimate_mfu(self, fwdbwd_per_iter, dt, peak_flops):
+        """Model flops utilization: achieved flops over the device's peak (see peak_flops below)."""
+        flops_per_iter = self.flops_per_token() * self.config.block_size * fwdbwd_per_iter
+        return flops_per_iter / dt / peak_flops
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
+        """Append max_new_tokens sampled tokens to idx (LongTensor of shape (b, t)); call in eval mode."""
+        for _ in range(max_new_tokens):
+            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
+            logits, _ = self(idx_cond)
+            logits = logits[:, -1, :] / temperature
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float('Inf')
+            probs = F.softmax(logits, dim=-1)
+            idx_next = torch.multinomial(probs, num_samples=1)
+            idx = torch.cat((idx, idx_next), dim=1)
+        return idx
+
+
+# Dense bf16/fp16 tensor-core peaks in flop/s (no sparsity), by a substring of the CUDA device name.
+# More specific names come first ("H100 PCIe" before "H100").
+GPU_PEAK_FLOPS = [
+    ('H200', 989e12), ('H100 PCIe', 756e12), ('H100', 989e12), ('H800', 989e12), ('GH200', 989e12),
+    ('B200', 2250e12), ('A100', 312e12), ('A800', 312e12), ('A10G', 70e12), ('A10', 125e12),
+    ('A6000', 155e12), ('L40S', 362e12), ('L40', 181e12), ('L4', 121e12), ('V100', 125e12),
+    ('T4', 65e12), ('4090', 165e12), ('4080', 97e12), ('3090', 71e12), ('3080', 60e12),
+]
+_cpu_peak = None
+
+
+def peak_flops(device_type):
+    """The peak flop/s that MFU is measured against: a table for known GPUs, a measured fp32 matmul
+    rate on CPU (cached), and the A100's 312 TFLOPS for an unknown GPU, as the reference assumes."""
+    global _cpu_peak
+    if device_type == 'cuda':
+        name = torch.cuda.get_device_name()
+        for key, flops in GPU_PEAK_FLOPS:
+            if key in name:
+                return flops
+        return 312e12
+    if _cpu_peak is None:
+        n = 512
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        for _ in range(3):
+            a @ b
+        best = float('inf')
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(4):
+                a @ b
+            best = min(best, (time.perf_counter() - t0) / 4)
+        _cpu_peak = 2 * n ** 3 / best
+    return _cpu_peak

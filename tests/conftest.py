@@ -1,0 +1,38 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, '..', 'shared', 'data')
+sys.path.insert(0, ROOT)
+# the tests never touch the network: tiktoken's files and the text come from ../shared/data
+os.environ['NANOGPT_LOCAL_DATA'] = SHARED
+os.environ.setdefault('WANDB_MODE', 'offline')
+os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+
+def run(args, cwd=ROOT, check=True, env=None, timeout=600):
+    """Run a python script of the project as a user would; returns the CompletedProcess."""
+    full_env = dict(os.environ, **(env or {}))
+    p = subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{args} exited {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}")
+    return p
+
+
+@pytest.fixture(scope='session')
+def shakespeare_char():
+    """data/shakespeare_char prepared from the local copy of tiny shakespeare."""
+    if not os.path.exists(os.path.join(ROOT, 'data', 'shakespeare_char', 'val.bin')):
+        run(['data/shakespeare_char/prepare.py'])
+    return os.path.join(ROOT, 'data', 'shakespeare_char')
+
+
+@pytest.fixture(scope='session')
+def shakespeare():
+    """data/shakespeare (GPT-2 BPE) prepared from the local copies."""
+    if not os.path.exists(os.path.join(ROOT, 'data', 'shakespeare', 'val.bin')):
+        run(['data/shakespeare/prepare.py'])
+    return os.path.join(ROOT, 'data', 'shakespeare')

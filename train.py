@@ -1,0 +1,304 @@
+"""
+Train a GPT, on one device or several with DDP.
+
+One device, e.g. a CPU:
+$ python train.py config/train_shakespeare_char.py --device=cpu --compile=False
+
+DDP on one node with 4 GPUs (gloo is used instead of NCCL when device=cpu):
+$ torchrun --standalone --nproc_per_node=4 train.py config/train_gpt2.py
+
+DDP across 2 nodes (run on each, with its --node_rank):
+$ torchrun --nproc_per_node=8 --nnodes=2 --node_rank=0 --master_addr=123.456.123.456 --master_port=1234 train.py
+"""
+
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from checkpoint import load_checkpoint, save_checkpoint
+from configurator import configure, fail
+from model import GPT, GPTConfig, peak_flops
+from tokenizer import data_dtype, load_meta
+
+# -----------------------------------------------------------------------------
+# default config values, designed to train GPT-2 (124M) on OpenWebText
+# I/O
+out_dir = 'out'
+eval_interval = 2000
+log_interval = 1
+eval_iters = 200
+eval_only = False  # if True, evaluate once and exit
+always_save_checkpoint = True  # if True, save a checkpoint at every evaluation, not only on a new best
+init_from = 'scratch'  # 'scratch', 'resume', 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl' or a local GPT-2 folder
+# wandb logging
+wandb_log = False
+wandb_project = 'owt'
+wandb_run_name = 'gpt2'
+# data
+dataset = 'openwebtext'
+gradient_accumulation_steps = 5 * 8  # to simulate larger batches
+batch_size = 12  # micro-batch size per device
+block_size = 1024
+# model
+n_layer = 12
+n_head = 12
+n_embd = 768
+dropout = 0.0  # 0 for pretraining, try 0.1+ for finetuning
+bias = False  # biases in LayerNorm and Linear layers
+# adamw optimizer
+learning_rate = 6e-4
+max_iters = 600000
+weight_decay = 1e-1
+beta1 = 0.9
+beta2 = 0.95
+grad_clip = 1.0  # clip gradients at this norm, 0 to disable
+# learning rate decay
+decay_lr = True
+warmup_iters = 2000
+lr_decay_iters = 600000  # should be ~= max_iters per Chinchilla
+min_lr = 6e-5  # ~= learning_rate/10 per Chinchilla
+# system
+backend = 'nccl'  # DDP backend on CUDA; CPU runs always use gloo
+device = 'cuda'  # 'cpu', 'cuda', 'cuda:0', 'mps'
+dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float16'
+compile = True  # torch.compile the model (PyTorch 2.0+)
+# -----------------------------------------------------------------------------
+config = configure(globals())
+# -----------------------------------------------------------------------------
+
+# DDP when launched by torchrun (it sets RANK)
+ddp = int(os.environ.get('RANK', -1)) != -1
+device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
+if ddp:
+    ddp_rank = int(os.environ['RANK'])
+    ddp_local_rank = int(os.environ['LOCAL_RANK'])
+    ddp_world_size = int(os.environ['WORLD_SIZE'])
+    if gradient_accumulation_steps % ddp_world_size != 0:
+        fail(f"gradient_accumulation_steps={gradient_accumulation_steps} does not divide by the "
+             f"{ddp_world_size} processes; use a multiple of {ddp_world_size}")
+    if device_type == 'cuda':
+        device = f'cuda:{ddp_local_rank}'
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend=backend if device_type == 'cuda' else 'gloo')
+    master_process = ddp_rank == 0  # logs, evaluates and checkpoints
+    seed_offset = ddp_rank  # each process gets a different seed
+    gradient_accumulation_steps //= ddp_world_size
+else:
+    master_process = True
+    seed_offset = 0
+    ddp_world_size = 1
+tokens_per_iter = gradient_accumulation_steps * ddp_world_size * batch_size * block_size
+if master_process:
+    print(f"tokens per iteration will be: {tokens_per_iter:,}")
+    os.makedirs(out_dir, exist_ok=True)
+torch.manual_seed(1337 + seed_offset)
+torch.backends.cuda.matmul.allow_tf32 = True
+torch.backends.cudnn.allow_tf32 = True
+if dtype not in ('float32', 'bfloat16', 'float16'):
+    fail(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
+ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
+ctx = nullcontext() if device_type == 'cpu' else torch.amp.autocast(device_type=device_type, dtype=ptdtype)
+
+# data: random windows of the memmapped token files
+data_dir = os.path.join('data', dataset)
+for split in ('train', 'val'):
+    if not os.path.exists(os.path.join(data_dir, f'{split}.bin')):
+        fail(f"no {data_dir}/{split}.bin: prepare the dataset first with python {data_dir}/prepare.py")
+meta = load_meta(data_dir)
+token_dtype = data_dtype(meta)
+
+
+def get_batch(split):
+    # a fresh memmap per batch avoids a known leak of np.memmap
+    data = np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=token_dtype, mode='r')
+    ix = torch.randint(len(data) - block_size, (batch_size,))
+    x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
+    y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in ix])
+    if device_type == 'cuda':
+        x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    else:
+        x, y = x.to(device), y.to(device)
+    return x, y
+
+
+iter_num = 0
+best_val_loss = 1e9
+
+meta_vocab_size = meta['vocab_size'] if meta else None
+if meta_vocab_size is not None and master_process:
+    print(f"found vocab_size = {meta_vocab_size} (inside {data_dir}/meta.pkl)")
+
+# model
+model_args = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
+                  bias=bias, vocab_size=None, dropout=dropout)
+checkpoint = None
+if init_from == 'scratch':
+    if master_process:
+        print("Initializing a new model from scratch")
+    # GPT-2's 50257 rounded up to 50304 for efficiency
+    model_args['vocab_size'] = meta_vocab_size if meta_vocab_size is not None else 50304
+    model = GPT(GPTConfig(**model_args))
+elif init_from == 'resume':
+    if master_process:
+        print(f"Resuming training from {out_dir}")
+    checkpoint = load_checkpoint(out_dir)
+    # the model's shape comes from the checkpoint; the command line cannot change it
+    for k in ['n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size']:
+        model_args[k] = checkpoint['model_args'][k]
+    model = GPT(GPTConfig(**model_args))
+    model.load_state_dict(checkpoint['model'])
+    iter_num = checkpoint['iter_num']
+    best_val_loss = checkpoint['best_val_loss']
+else:  # gpt2* or a local folder of GPT-2 weights
+    try:
+        model = GPT.from_pretrained(init_from, dict(dropout=dropout))
+    except ValueError as e:
+        fail(str(e))
+    for k in ['n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size']:
+        model_args[k] = getattr(model.config, k)
+if block_size < model.config.block_size:
+    model.crop_block_size(block_size)
+    model_args['block_size'] = block_size
+elif block_size > model.config.block_size:
+    fail(f"block_size={block_size} is larger than the model's {model.config.block_size}; "
+         f"use --block_size={model.config.block_size} or smaller")
+if meta_vocab_size is not None and meta_vocab_size > model.config.vocab_size:
+    fail(f"dataset {dataset} has {meta_vocab_size} tokens but the model only {model.config.vocab_size}")
+model.to(device)
+
+# a GradScaler only for float16; with bf16 or fp32 it is a no-op
+scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16' and device_type == 'cuda'))
+
+optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
+if checkpoint is not None:
+    optimizer.load_state_dict(checkpoint['optimizer'])
+checkpoint = None  # free up memory
+
+raw_model = model  # saved and evaluated: never the compiled or DDP wrapper, so no '_orig_mod.' prefix
+if compile:
+    if master_process:
+        print("compiling the model... (takes a ~minute)")
+    model = torch.compile(model)
+if ddp:
+    model = DDP(model, device_ids=[ddp_local_rank] if device_type == 'cuda' else None)
+
+
+@torch.no_grad()
+def estimate_loss():
+    """Mean loss over eval_iters batches per split, averaged over all processes (each does its share)."""
+    out = {}
+    raw_model.eval()
+    for split in ['train', 'val']:
+        losses = torch.zeros(eval_iters)
+        for k in range(eval_iters):
+            X, Y = get_batch(split)
+            with ctx:
+                _, loss = raw_model(X, Y)
+            losses[k] = loss.item()
+        mean = losses.mean().to(device)
+        if ddp:
+            dist.all_reduce(mean)
+            mean /= ddp_world_size
+        out[split] = mean.item()
+    raw_model.train()
+    return out
+
+
+def get_lr(it):
+    """Linear warmup, then cosine decay to min_lr at lr_decay_iters, then min_lr."""
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    decay_ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))  # 1 -> 0
+    return min_lr + coeff * (learning_rate - min_lr)
+
+
+def save(reason):
+    save_checkpoint(out_dir, {
+        'model': raw_model.state_dict(),
+        'optimizer': optimizer.state_dict(),
+        'model_args': model_args,
+        'iter_num': iter_num,
+        'best_val_loss': best_val_loss,
+        'config': config,
+    })
+    print(f"saving checkpoint to {out_dir} ({reason})")
+
+
+if wandb_log and master_process:
+    import wandb
+    wandb.init(project=wandb_project, name=wandb_run_name, config=config)
+
+# training loop
+X, Y = get_batch('train')  # first batch
+t0 = time.time()
+local_iter_num = 0  # iterations in this process's lifetime
+running_mfu = -1.0
+device_peak = peak_flops(device_type)
+while True:
+
+    lr = get_lr(iter_num) if decay_lr else learning_rate
+    for param_group in optimizer.param_groups:
+        param_group['lr'] = lr
+
+    # evaluate on train/val (every process, each its share) and checkpoint
+    if iter_num % eval_interval == 0 or eval_only:
+        t_eval = time.time()
+        losses = estimate_loss()
+        if master_process:
+            print(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+            if wandb_log:
+                wandb.log({"iter": iter_num, "train/loss": losses['train'], "val/loss": losses['val'],
+                           "lr": lr, "mfu": running_mfu * 100})
+            improved = losses['val'] < best_val_loss
+            best_val_loss = min(best_val_loss, losses['val'])
+            if iter_num > 0 and (improved or always_save_checkpoint):
+                save('new best val loss' if improved else 'always_save_checkpoint')
+        t0 += time.time() - t_eval  # time spent evaluating is not training time
+    if eval_only:
+        break
+
+    # forward, backward and update, with gradient accumulation; DDP syncs grads on the last micro-step only
+    for micro_step in range(gradient_accumulation_steps):
+        if ddp:
+            model.require_backward_grad_sync = (micro_step == gradient_accumulation_steps - 1)
+        with ctx:
+            logits, loss = model(X, Y)
+            loss = loss / gradient_accumulation_steps  # the loss is a mean over micro-steps
+        X, Y = get_batch('train')  # prefetch the next batch while the GPU works
+        scaler.scale(loss).backward()
+    if grad_clip != 0.0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+    t1 = time.time()
+    dt = t1 - t0
+    t0 = t1
+    if iter_num % log_interval == 0 and master_process:
+        lossf = loss.item() * gradient_accumulation_steps  # a CPU-GPU sync point
+        if local_iter_num >= 5:  # let the training loop settle a bit
+            mfu = raw_model.estimate_mfu(batch_size * gradient_accumulation_steps, dt, device_peak)
+            running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
+        print(f"iter {iter_num}: loss {lossf:.4f}, time {dt * 1000:.2f}ms, mfu {running_mfu * 100:.2f}%")
+    iter_num += 1
+    local_iter_num += 1
+
+    if iter_num > max_iters:
+        break
+
+if master_process and not eval_only:
+    save('end of training')
+if ddp:
+    dist.destroy_process_group()
