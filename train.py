@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from checkpoint import load_checkpoint, save_checkpoint
 from configurator import configure, fail
 from model import GPT, GPTConfig, peak_flops
+from runlog import RunLog
 from tokenizer import data_dtype, load_meta
 
 # -----------------------------------------------------------------------------
@@ -237,6 +238,9 @@ def save(reason):
 if wandb_log and master_process:
     import wandb
     wandb.init(project=wandb_project, name=wandb_run_name, config=config)
+# out_dir/log.jsonl: the run's record (see runlog.py); a resumed run continues it from the checkpoint's iter
+runlog = RunLog(out_dir, config, tokens_per_iter, iter_num if init_from == 'resume' else None,
+                wandb_log) if master_process else None
 
 # training loop
 X, Y = get_batch('train')  # first batch
@@ -256,9 +260,7 @@ while True:
         losses = estimate_loss()
         if master_process:
             print(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-            if wandb_log:
-                wandb.log({"iter": iter_num, "train/loss": losses['train'], "val/loss": losses['val'],
-                           "lr": lr, "mfu": running_mfu * 100})
+            runlog.eval(iter_num, losses, lr, running_mfu)  # also to wandb when wandb_log
             improved = losses['val'] < best_val_loss
             best_val_loss = min(best_val_loss, losses['val'])
             if iter_num > 0 and (improved or always_save_checkpoint):
@@ -292,6 +294,7 @@ while True:
             mfu = raw_model.estimate_mfu(batch_size * gradient_accumulation_steps, dt, device_peak)
             running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
         print(f"iter {iter_num}: loss {lossf:.4f}, time {dt * 1000:.2f}ms, mfu {running_mfu * 100:.2f}%")
+        runlog.train(iter_num, lossf, lr, dt, running_mfu)
     iter_num += 1
     local_iter_num += 1
 

@@ -1,0 +1,172 @@
+"""
+The run's record: out_dir/log.jsonl, one JSON object per line, written by train.py and eval.py and read
+by plot.py. Readable without wandb, a network or this project (any JSON-lines reader will do).
+
+    {"kind": "config", "config": {...}, "tokens_per_iter": 768, "time": ...}          first line, once
+    {"kind": "train", "iter": 10, "tokens": 7680, "train_loss": 3.21, "lr": ..., "ms_per_iter": ..., "mfu_pct": ...}
+    {"kind": "eval", "iter": 250, "tokens": ..., "train_loss": ..., "val_loss": ..., "lr": ..., "mfu_pct": ...}
+    {"kind": "resume", "iter": 250, "config_changes": {...}}                          each resume
+    {"kind": "evaluate", "iter": 2000, "val_loss": ..., "perplexity": ..., "bpb": ..., ...}   from eval.py
+
+"iter" is train.py's iter_num: the number of optimizer steps taken before the loss was measured, and
+"tokens" = iter * tokens_per_iter, the tokens the model had trained on at that moment. A train row's
+loss is that of the forward pass of step "iter" (the last micro-batch's, before that step's update),
+so train and eval rows with the same iter describe the same weights.
+
+Durability: rows are only ever appended, one whole line per write, flushed at once and fsync'ed at each
+evaluation (where checkpoints are saved). A crash can at worst tear the last line; readers skip it and
+the next writer cuts it off. Rewrites (on resume) go through a temporary file and a rename.
+
+Resume: a run resumed from a checkpoint at iter N redoes iterations N, N+1, ... so the train/eval rows
+with iter >= N are dropped before appending; eval.py's rows are kept.
+
+$ python runlog.py out-shakespeare-char > log.csv    # the train/eval/evaluate rows as CSV
+"""
+
+import csv
+import json
+import os
+import sys
+import time
+
+LOG_NAME = 'log.jsonl'
+COLUMNS = ['kind', 'iter', 'tokens', 'train_loss', 'val_loss', 'lr', 'ms_per_iter', 'mfu_pct', 'time']
+REDONE_ON_RESUME = ('train', 'eval', 'resume')  # kinds that a resumed run writes again
+# wandb keys: the per-interval loss of one batch is kept apart from the evaluation's mean losses
+WANDB_NAMES = {'train': {'train_loss': 'train/batch_loss'}, 'eval': {'train_loss': 'train/loss', 'val_loss': 'val/loss'}}
+
+
+def log_path(run):
+    """The log of a run: run may be its out_dir or the log file itself."""
+    return run if run.endswith('.jsonl') else os.path.join(run, LOG_NAME)
+
+
+def read_lines(path):
+    """The rows of a log as dicts, and whether its tail was torn (a crash mid-write)."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    lines = data.split(b'\n')
+    torn = lines[-1] != b''  # a complete file ends with a newline
+    rows = []
+    for i, line in enumerate(lines[:-1]):
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            print(f"warning: {path} line {i + 1} is not JSON; skipped", file=sys.stderr)
+    return rows, torn
+
+
+def read_log(run):
+    """(config header or {}, list of rows) of a run's log; raises SystemExit when there is none."""
+    path = log_path(run)
+    if not os.path.exists(path):
+        raise SystemExit(f"error: no run log at {path}; train with this project's train.py first, "
+                         f"or pass a run's out_dir or its {LOG_NAME}")
+    rows, _ = read_lines(path)
+    header = next((r for r in rows if r.get('kind') == 'config'), {})
+    return header, [r for r in rows if r.get('kind') != 'config']
+
+
+def _rewrite(path, rows):
+    """Replace the log by rows, atomically: a crash leaves either the old or the new file."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, 'w') as f:
+            for row in rows:
+                f.write(json.dumps(row) + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _clean(x):
+    """JSON has no NaN or inf: a diverged loss is written as null rather than an invalid file."""
+    if isinstance(x, float) and (x != x or x in (float('inf'), float('-inf'))):
+        return None
+    return x
+
+
+def _append(path, row, sync=False):
+    with open(path, 'a') as f:
+        f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + '\n')
+        f.flush()
+        if sync:
+            os.fsync(f.fileno())
+
+
+def append_row(out_dir, row, config=None):
+    """Append one row to out_dir's log (eval.py); starts the log with config when there is none yet."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = log_path(out_dir)
+    if os.path.exists(path):
+        rows, torn = read_lines(path)
+        if torn:
+            _rewrite(path, rows)
+    elif config is not None:
+        _append(path, {'kind': 'config', 'config': config, 'time': time.time()})
+    _append(path, dict(row, time=time.time()), sync=True)
+    return path
+
+
+class RunLog:
+    """train.py's writer. A fresh run starts a new log (an older one is renamed to log.1.jsonl, ...,
+    never overwritten); a resumed run (resume_iter = the checkpoint's iter_num) continues the old one."""
+
+    def __init__(self, out_dir, config, tokens_per_iter, resume_iter=None, wandb_log=False):
+        self.path = log_path(out_dir)
+        self.tokens_per_iter = tokens_per_iter
+        self.wandb_log = wandb_log
+        header = {'kind': 'config', 'config': config, 'tokens_per_iter': tokens_per_iter, 'time': time.time()}
+        if resume_iter is not None and os.path.exists(self.path):
+            rows, _ = read_lines(self.path)
+            kept = [r for r in rows if not (r.get('kind') in REDONE_ON_RESUME and r.get('iter', -1) >= resume_iter)]
+            old = next((r['config'] for r in kept if r.get('kind') == 'config'), {})
+            changes = {k: v for k, v in config.items() if old.get(k) != v}
+            kept.append({'kind': 'resume', 'iter': resume_iter, 'config_changes': changes, 'time': time.time()})
+            if len(kept) < len(rows) + 1:
+                print(f"run log: dropped {len(rows) + 1 - len(kept)} rows past the checkpoint (iter >= {resume_iter})")
+            _rewrite(self.path, kept)
+        else:
+            if os.path.exists(self.path):
+                self._set_aside()
+            _rewrite(self.path, [header] if resume_iter is None else
+                     [header, {'kind': 'resume', 'iter': resume_iter, 'config_changes': {}, 'time': time.time()}])
+        print(f"run log: {self.path}")
+
+    def _set_aside(self):
+        k = 1
+        while os.path.exists(old := self.path[:-len('.jsonl')] + f'.{k}.jsonl'):
+            k += 1
+        os.replace(self.path, old)
+        print(f"run log: a log from an earlier run in this out_dir was moved to {old}")
+
+    def _row(self, kind, it, sync, **fields):
+        row = {'kind': kind, 'iter': it, 'tokens': it * self.tokens_per_iter, **fields, 'time': time.time()}
+        _append(self.path, row, sync=sync)
+        if self.wandb_log:
+            import wandb  # train.py has called wandb.init
+            names = WANDB_NAMES[kind]
+            wandb.log({names.get(k, k): v for k, v in row.items() if k not in ('kind', 'time') and v is not None})
+
+    def train(self, it, loss, lr, dt, mfu):
+        """A log-interval row: loss of step it, seconds dt that step took, mfu as a fraction (-1 = not yet)."""
+        self._row('train', it, False, train_loss=loss, lr=lr, ms_per_iter=dt * 1000,
+                  mfu_pct=mfu * 100 if mfu >= 0 else None)
+
+    def eval(self, it, losses, lr, mfu):
+        """An evaluation row: losses = {'train': mean, 'val': mean} at iter it."""
+        self._row('eval', it, True, train_loss=losses['train'], val_loss=losses['val'], lr=lr,
+                  mfu_pct=mfu * 100 if mfu >= 0 else None)
+
+
+if __name__ == '__main__':
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python runlog.py OUT_DIR_OR_LOG > log.csv")
+    _, rows = read_log(sys.argv[1])
+    extra = sorted({k for r in rows for k in r if k not in COLUMNS and not isinstance(r[k], dict)})
+    w = csv.DictWriter(sys.stdout, COLUMNS + extra, extrasaction='ignore')
+    w.writeheader()
+    w.writerows(r for r in rows if r.get('kind') != 'resume')
