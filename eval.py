@@ -1,0 +1,129 @@
+"""
+Evaluate a checkpoint (out_dir/ckpt.pt) or GPT-2 weights on the whole val split of a prepared dataset:
+loss, perplexity and bits per byte, printed and appended to out_dir/log.jsonl (the run's record).
+$ python eval.py --out_dir=out-shakespeare-char --device=cpu
+$ python eval.py --init_from=gpt2 --dataset=shakespeare --out_dir=out-gpt2
+
+The rule. val.bin holds tokens t[0], ..., t[N-1]. It is cut into non-overlapping windows of block_size
+(B) inputs: window k feeds t[kB : kB+B] and predicts t[kB+1 : kB+B+1]; the last window is shorter.
+So every token but t[0] is predicted exactly once, from the tokens before it in its window (1 to B
+tokens of context), and
+    loss       = the mean cross-entropy, in nats, over these N-1 predictions
+    perplexity = exp(loss)
+    bpb        = loss * (N-1) / (ln 2 * n_bytes), n_bytes = the UTF-8 bytes of the text of t[1..N-1]:
+                 char-level data decodes each id with meta.pkl's itos, GPT-2 BPE with tiktoken's
+                 decode_bytes; <|endoftext|> separates documents and counts 0 bytes.
+"""
+
+import math
+import os
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from checkpoint import load_checkpoint
+from configurator import configure, fail
+from model import GPT, GPTConfig
+from runlog import append_row
+from tokenizer import GPT2_EOT, GPT2_VOCAB, CharTokenizer, data_dtype, gpt2_encoding, load_meta, tokenizer_for
+
+# -----------------------------------------------------------------------------
+init_from = 'resume'  # 'resume' (out_dir/ckpt.pt), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder
+out_dir = 'out'  # the checkpoint's folder; the numbers are appended to its log.jsonl (also for GPT-2 weights)
+dataset = ''  # a prepared data/<dataset>; default: the one the checkpoint was trained on
+block_size = 0  # window length; 0 = the model's block_size
+batch_size = 8  # windows per forward pass
+device = 'cuda' if torch.cuda.is_available() else 'cpu'
+dtype = 'float32'  # 'bfloat16' or 'float16' are faster on a GPU but move the loss in its third decimal
+# -----------------------------------------------------------------------------
+configure(globals())
+# -----------------------------------------------------------------------------
+
+device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
+if dtype not in ('float32', 'bfloat16', 'float16'):
+    fail(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
+ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
+ctx = nullcontext() if device_type == 'cpu' or dtype == 'float32' else torch.amp.autocast(device_type=device_type, dtype=ptdtype)
+torch.backends.cuda.matmul.allow_tf32 = dtype != 'float32'  # float32 means float32 matmuls
+
+# model
+config, iter_num, tokens = None, None, None
+if init_from == 'resume':
+    checkpoint = load_checkpoint(out_dir)
+    model = GPT(GPTConfig(**checkpoint['model_args']))
+    model.load_state_dict(checkpoint['model'])
+    config = checkpoint.get('config', {})
+    dataset = dataset or config.get('dataset', '')
+    iter_num = checkpoint.get('iter_num')
+    if iter_num is not None and {'gradient_accumulation_steps', 'batch_size', 'block_size'} <= set(config):
+        tokens = iter_num * config['gradient_accumulation_steps'] * config['batch_size'] * config['block_size']
+    checkpoint = None
+else:
+    try:
+        model = GPT.from_pretrained(init_from, dict(dropout=0.0))
+    except ValueError as e:
+        fail(str(e))
+    config = {'init_from': init_from}
+if not dataset:
+    fail("no dataset to evaluate on: pass --dataset=NAME (a prepared data/NAME)")
+model.eval()
+model.to(device)
+B = block_size or model.config.block_size
+if B > model.config.block_size:
+    fail(f"block_size={B} is larger than the model's {model.config.block_size}; use --block_size={model.config.block_size} or less")
+
+# data and the byte length of each token id
+data_dir = os.path.join('data', dataset)
+val_path = os.path.join(data_dir, 'val.bin')
+if not os.path.exists(val_path):
+    fail(f"no {val_path}: prepare the dataset first with python {data_dir}/prepare.py")
+meta = load_meta(data_dir)
+val = np.memmap(val_path, dtype=data_dtype(meta), mode='r')
+N = len(val)
+if N < 2:
+    fail(f"{val_path} holds {N} tokens; at least 2 are needed to predict one")
+tok = tokenizer_for(meta)
+if isinstance(tok, CharTokenizer):
+    byte_len = np.zeros(tok.vocab_size, dtype=np.int64)
+    for i, ch in tok.itos.items():
+        byte_len[i] = len(ch.encode('utf-8'))
+else:
+    enc = gpt2_encoding()
+    byte_len = np.array([0 if i == GPT2_EOT else len(enc.decode_single_token_bytes(i)) for i in range(GPT2_VOCAB)])
+top = int(val.max())
+if top >= model.config.vocab_size or top >= len(byte_len):
+    fail(f"{val_path} has token id {top} but the model's vocabulary has {model.config.vocab_size} ids "
+         f"and the dataset's tokenizer {len(byte_len)}: the model was not trained on this tokenization")
+n_pred = N - 1
+n_bytes = int(byte_len[val[1:]].sum())
+if n_bytes == 0:
+    fail(f"the text of {val_path} is empty (0 bytes), bits per byte are undefined")
+
+# windows: full ones in batches of batch_size, then the shorter last one on its own
+starts = list(range(0, n_pred, B))
+full = [s for s in starts if s + B <= n_pred]
+batches = [full[i:i + batch_size] for i in range(0, len(full), batch_size)] + [[s] for s in starts[len(full):]]
+nll = 0.0  # total nats, summed in float64 on the host
+with torch.no_grad(), tqdm(total=n_pred, unit='tok', desc=f"{dataset} val") as bar:
+    for batch in batches:
+        T = min(B, n_pred - batch[0])
+        x = torch.from_numpy(np.stack([val[s:s + T] for s in batch]).astype(np.int64)).to(device)
+        y = torch.from_numpy(np.stack([val[s + 1:s + 1 + T] for s in batch]).astype(np.int64)).to(device)
+        with ctx:
+            logits, _ = model(x, y)
+        nll += F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), reduction='sum').item()
+        bar.update(len(batch) * T)
+
+loss = nll / n_pred
+ppl = math.exp(loss)
+bpb = nll / (math.log(2) * n_bytes)
+source = out_dir if init_from == 'resume' else init_from
+print(f"{source} on {dataset} val ({n_pred:,} tokens predicted, {n_bytes:,} bytes, windows of {B}):")
+print(f"loss {loss:.4f}, perplexity {ppl:.4f}, bits per byte {bpb:.4f}")
+path = append_row(out_dir, {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'val_loss': loss,
+                            'perplexity': ppl, 'bpb': bpb, 'n_tokens': n_pred, 'n_bytes': n_bytes,
+                            'dataset': dataset, 'model': source, 'block_size': B, 'dtype': dtype}, config)
+print(f"appended to {path}")

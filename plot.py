@@ -1,0 +1,90 @@
+"""
+Loss curves of one or several runs, from their out_dir/log.jsonl, into a PNG.
+$ python plot.py out-shakespeare-char
+$ python plot.py out-lr1e-3 out-lr3e-3 --x=tokens --out=compare.png
+
+Each run gets one colour: its train loss (the per-interval loss of one batch, from train.py's log
+lines) as a thin line, its val loss (train.py's evaluations) as a thick line with dots, and eval.py's
+results (whole val split) as stars. matplotlib is only needed here: pip install matplotlib
+"""
+
+import argparse
+import os
+import sys
+
+from runlog import read_log
+
+parser = argparse.ArgumentParser(description="Plot train and val loss curves of runs into a PNG.")
+parser.add_argument('runs', nargs='+', help="out_dir of a run (or its log.jsonl); several to compare")
+parser.add_argument('--x', choices=('iter', 'tokens'), default='iter', help="horizontal axis (default: iter)")
+parser.add_argument('--out', default='loss.png', help="PNG to write (default: loss.png)")
+parser.add_argument('--labels', help="comma-separated legend names, one per run (default: the folder names)")
+args = parser.parse_args()
+
+try:
+    import matplotlib
+    matplotlib.use('Agg')  # files only, no display needed
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
+except ImportError:
+    print("error: plot.py needs matplotlib, which is not installed: pip install matplotlib", file=sys.stderr)
+    sys.exit(2)
+
+labels = args.labels.split(',') if args.labels else [
+    os.path.basename(os.path.dirname(os.path.abspath(r)) if r.endswith('.jsonl') else os.path.abspath(r))
+    for r in args.runs]
+if len(labels) != len(args.runs):
+    print(f"error: --labels names {len(labels)} runs but {len(args.runs)} were given", file=sys.stderr)
+    sys.exit(2)
+if not args.out.lower().endswith('.png'):
+    print(f"error: --out={args.out} must end in .png", file=sys.stderr)
+    sys.exit(2)
+
+
+def points(rows, kind, key):
+    pts = [(r[args.x], r[key]) for r in rows
+           if r.get('kind') == kind and r.get(args.x) is not None and r.get(key) is not None]
+    return sorted(pts)
+
+
+fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
+plotted = 0
+for i, (run, label) in enumerate(zip(args.runs, labels)):
+    _, rows = read_log(run)
+    colour = f'C{i % 10}'
+    train, val, final = points(rows, 'train', 'train_loss'), points(rows, 'eval', 'val_loss'), points(rows, 'evaluate', 'val_loss')
+    if train:
+        ax.plot(*zip(*train), color=colour, lw=0.9, alpha=0.55, label=f'{label} train')
+    if val:
+        ax.plot(*zip(*val), color=colour, lw=2.2, marker='o', ms=4, label=f'{label} val')
+    if final:
+        ax.plot(*zip(*final), color=colour, ls='none', marker='*', ms=14, mec='black', label=f'{label} eval.py (full val)')
+    if not (train or val or final):
+        print(f"warning: {run} has no loss rows yet", file=sys.stderr)
+        continue
+    plotted += 1
+    best = min(val, key=lambda p: p[1]) if val else None
+    last = max((r['iter'] for r in rows if r.get('kind') == 'train'), default=None)
+    print(f"{label}: {len(train)} train rows, {len(val)} evaluations, last iter {last}"
+          + (f", best val {best[1]:.4f} at {args.x} {best[0]:,}" if best else ''))
+if not plotted:
+    print("error: nothing to plot: the logs have no train or eval rows", file=sys.stderr)
+    sys.exit(2)
+
+ax.set_xlabel('iteration' if args.x == 'iter' else 'tokens seen')
+if args.x == 'tokens':
+    ax.xaxis.set_major_formatter(EngFormatter())
+ax.set_ylabel('loss (cross-entropy, nats per token)')
+ax.set_title('loss vs ' + ('iterations' if args.x == 'iter' else 'tokens seen'))
+ax.grid(True, alpha=0.3)
+ax.legend()
+fig.tight_layout()
+# written under a temporary name, then renamed: never a half-written PNG under the real name
+tmp = f"{args.out}.tmp.{os.getpid()}"
+try:
+    fig.savefig(tmp, format='png')
+    os.replace(tmp, args.out)
+finally:
+    if os.path.exists(tmp):
+        os.remove(tmp)
+print(f"wrote {args.out}")
