@@ -116,6 +116,7 @@ class RunLog:
     never overwritten); a resumed run (resume_iter = the checkpoint's iter_num) continues the old one."""
 
     def __init__(self, out_dir, config, tokens_per_iter, resume_iter=None, wandb_log=False):
+        os.makedirs(out_dir, exist_ok=True)
         self.path = log_path(out_dir)
         self.tokens_per_iter = tokens_per_iter
         self.wandb_log = wandb_log
