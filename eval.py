@@ -93,10 +93,17 @@ if isinstance(tok, CharTokenizer):
 else:
     enc = gpt2_encoding()
     byte_len = np.array([0 if i == GPT2_EOT else len(enc.decode_single_token_bytes(i)) for i in range(GPT2_VOCAB)])
+# the model must have been trained on this tokenization, or its ids mean other things
+V = model.config.vocab_size
+if isinstance(tok, CharTokenizer) and V != tok.vocab_size:
+    fail(f"{data_dir} is character-level with {tok.vocab_size} ids but the model has {V}: "
+         f"it was trained on another dataset; pass that one with --dataset")
+if not isinstance(tok, CharTokenizer) and V < GPT2_VOCAB:
+    fail(f"{data_dir} is GPT-2 BPE but the model has only {V} ids: it was trained on a character-level "
+         f"dataset; pass that one with --dataset")
 top = int(val.max())
-if top >= model.config.vocab_size or top >= len(byte_len):
-    fail(f"{val_path} has token id {top} but the model's vocabulary has {model.config.vocab_size} ids "
-         f"and the dataset's tokenizer {len(byte_len)}: the model was not trained on this tokenization")
+if top >= min(V, len(byte_len)):
+    fail(f"{val_path} has token id {top}, beyond the model's or the tokenizer's vocabulary; prepare it again")
 n_pred = N - 1
 n_bytes = int(byte_len[val[1:]].sum())
 if n_bytes == 0:
