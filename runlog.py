@@ -169,5 +169,8 @@ if __name__ == '__main__':
     _, rows = read_log(sys.argv[1])
     extra = sorted({k for r in rows for k in r if k not in COLUMNS and not isinstance(r[k], dict)})
     w = csv.DictWriter(sys.stdout, COLUMNS + extra, extrasaction='ignore')
-    w.writeheader()
-    w.writerows(r for r in rows if r.get('kind') != 'resume')
+    try:
+        w.writeheader()
+        w.writerows(r for r in rows if r.get('kind') != 'resume')
+    except BrokenPipeError:  # e.g. piped into head
+        sys.stderr.close()
