@@ -137,7 +137,7 @@ def test_eval_whole_val_split_matches_direct_loss(tmp_path):
     write_bin(str(d / 'train.bin'), [stoi[c] for c in text[:n]], len(chars))
     write_bin(str(d / 'val.bin'), [stoi[c] for c in text[n:]], len(chars))
     write_meta(str(d / 'meta.pkl'), {'vocab_size': len(chars), 'stoi': stoi, 'itos': dict(enumerate(chars))})
-    train = [os.path.join(ROOT, 'train.py'), '--dataset=multibyte', '--out_dir=out', '--max_iters=20'] + TINY
+    train = [os.path.join(ROOT, 'train.py'), '--dataset=multibyte', '--out_dir=out', '--max_iters=5'] + TINY
     run(train, cwd=str(tmp_path))
     p = run([os.path.join(ROOT, 'eval.py'), '--out_dir=out', '--device=cpu', '--batch_size=5'], cwd=str(tmp_path))
     row = [r for r in read_log(str(tmp_path / 'out'))[1] if r['kind'] == 'evaluate'][-1]
@@ -169,6 +169,16 @@ def test_eval_whole_val_split_matches_direct_loss(tmp_path):
     assert abs(row['bpb'] - row['val_loss'] * row['n_tokens'] / (math.log(2) * n_bytes)) < 1e-12
     assert abs(row['perplexity'] - math.exp(row['val_loss'])) < 1e-9
     assert f"loss {row['val_loss']:.4f}, perplexity {row['perplexity']:.4f}, bits per byte {row['bpb']:.4f}" in p.stdout
+
+    # a dataset of another vocabulary: a short error, exit 2, the record untouched
+    d = tmp_path / 'data' / 'abc'
+    d.mkdir()
+    write_bin(str(d / 'val.bin'), [0, 1, 2] * 50, 3)
+    write_meta(str(d / 'meta.pkl'), {'vocab_size': 3, 'stoi': {'a': 0, 'b': 1, 'c': 2}, 'itos': {0: 'a', 1: 'b', 2: 'c'}})
+    log = (tmp_path / 'out' / 'log.jsonl').read_bytes()
+    p = run([os.path.join(ROOT, 'eval.py'), '--out_dir=out', '--device=cpu', '--dataset=abc'], cwd=str(tmp_path), check=False)
+    assert p.returncode == 2 and 'trained on another dataset' in p.stderr
+    assert (tmp_path / 'out' / 'log.jsonl').read_bytes() == log
 
 
 def test_eval_gpt2_weights_counts_bpe_bytes(tmp_path):
