@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoint import load_checkpoint, save_checkpoint
 from configurator import configure, fail
+from dataprep import check_dataset
 from model import GPT, GPTConfig, peak_flops
 from runlog import RunLog
 from tokenizer import data_dtype, load_meta
@@ -172,6 +173,7 @@ elif block_size > model.config.block_size:
          f"use --block_size={model.config.block_size} or smaller")
 if meta_vocab_size is not None and meta_vocab_size > model.config.vocab_size:
     fail(f"dataset {dataset} has {meta_vocab_size} tokens but the model only {model.config.vocab_size}")
+check_dataset(data_dir, model.config.vocab_size, block_size)  # files match summary.json, ids fit the model
 model.to(device)
 
 # a GradScaler only for float16; with bf16 or fp32 it is a no-op

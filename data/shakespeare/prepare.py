@@ -6,7 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from dataprep import fetch_text, write_bin  # noqa: E402
+from dataprep import fetch_text, write_bin, write_summary  # noqa: E402
 from tokenizer import GPT2_VOCAB, gpt2_encoding  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -21,3 +21,4 @@ n_train = write_bin(os.path.join(here, 'train.bin'), enc.encode_ordinary(train_d
 n_val = write_bin(os.path.join(here, 'val.bin'), enc.encode_ordinary(val_data), GPT2_VOCAB)
 print(f"train has {n_train:,} tokens")
 print(f"val has {n_val:,} tokens")
+write_summary(here, 'gpt2', GPT2_VOCAB, documents=1, characters=n, split='first 90% of the characters')

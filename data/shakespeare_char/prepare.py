@@ -1,13 +1,13 @@
 """
 Tiny shakespeare as characters: vocab = the text's sorted unique characters (65), first 90% train.
-Writes train.bin, val.bin (uint16) and meta.pkl ({vocab_size, itos, stoi}) beside this script.
+Writes train.bin, val.bin (uint16), meta.pkl ({vocab_size, itos, stoi, dtype}) and summary.json beside this script.
 Offline: NANOGPT_LOCAL_DATA=path/to/folder python data/shakespeare_char/prepare.py
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from dataprep import fetch_text, write_bin, write_meta  # noqa: E402
+from dataprep import char_meta, fetch_text, write_bin, write_meta, write_summary  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
 data = fetch_text(os.path.join(here, 'input.txt'),
@@ -19,13 +19,14 @@ chars = sorted(set(data))
 vocab_size = len(chars)
 print("all the unique characters:", ''.join(chars))
 print(f"vocab size: {vocab_size:,}")
-stoi = {ch: i for i, ch in enumerate(chars)}
-itos = {i: ch for i, ch in enumerate(chars)}
+meta = char_meta(chars)
+stoi = meta['stoi']
 
 n = len(data)
 train_data, val_data = data[:int(n * 0.9)], data[int(n * 0.9):]
 n_train = write_bin(os.path.join(here, 'train.bin'), [stoi[c] for c in train_data], vocab_size)
 n_val = write_bin(os.path.join(here, 'val.bin'), [stoi[c] for c in val_data], vocab_size)
-write_meta(os.path.join(here, 'meta.pkl'), {'vocab_size': vocab_size, 'itos': itos, 'stoi': stoi})
+write_meta(os.path.join(here, 'meta.pkl'), meta)
 print(f"train has {n_train:,} tokens")
 print(f"val has {n_val:,} tokens")
+write_summary(here, 'char', vocab_size, documents=1, characters=n, split='first 90% of the characters')

@@ -1,0 +1,68 @@
+"""
+Merge prepared datasets into one: train.bin of each input folder concatenated in the order given
+(the same bytes as `cat a/train.bin b/train.bin`), val.bin likewise, then a summary.json.
+
+  python data/merge_bins.py data/web data/books --out_dir=data/web_books
+
+The inputs must share a tokenizer (and, for character-level data, the very same meta.pkl).
+"""
+import argparse
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from configurator import fail  # noqa: E402
+from dataprep import load_summary, write_meta, write_summary  # noqa: E402
+from tokenizer import GPT2_VOCAB, data_dtype, load_meta  # noqa: E402
+
+p = argparse.ArgumentParser(description='merge prepared datasets')
+p.add_argument('dirs', nargs='+', help='dataset folders, in order')
+p.add_argument('--out_dir', required=True)
+p.add_argument('--overwrite', action='store_true', help='replace a dataset already in --out_dir')
+args = p.parse_args()
+
+if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:
+    fail(f"{args.out_dir} already holds a dataset; add --overwrite to replace it")
+if os.path.abspath(args.out_dir) in map(os.path.abspath, args.dirs):
+    fail("--out_dir must not be one of the inputs")
+metas, summaries = [], []
+for d in args.dirs:
+    for split in ('train', 'val'):
+        if not os.path.exists(os.path.join(d, f'{split}.bin')):
+            fail(f"{d} has no {split}.bin; prepare it first")
+    metas.append(load_meta(d))
+    summaries.append(load_summary(d))
+if any(m != metas[0] for m in metas):
+    fail("the inputs have different meta.pkl (vocabularies); merging them would mix up token ids")
+tokenizers = {s['tokenizer'] if s else ('char' if m else 'gpt2') for s, m in zip(summaries, metas)}
+if len(tokenizers) > 1:
+    fail(f"the inputs use different tokenizers: {', '.join(sorted(tokenizers))}")
+meta = metas[0]
+dtype = data_dtype(meta)
+
+os.makedirs(args.out_dir, exist_ok=True)
+for split in ('train', 'val'):
+    dst = os.path.join(args.out_dir, f'{split}.bin')
+    tmp = f"{dst}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, 'wb') as out:
+            for d in args.dirs:
+                with open(os.path.join(d, f'{split}.bin'), 'rb') as f:
+                    shutil.copyfileobj(f, out, 16 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+meta_path = os.path.join(args.out_dir, 'meta.pkl')
+if meta is not None:
+    write_meta(meta_path, meta)
+elif os.path.exists(meta_path):
+    os.remove(meta_path)
+known = all(summaries)
+write_summary(args.out_dir, tokenizers.pop(), meta['vocab_size'] if meta else GPT2_VOCAB,
+              documents=sum(s['documents'] for s in summaries) if known else None,
+              characters=sum(s['characters'] for s in summaries) if known else None,
+              merged_from=[os.path.abspath(d) for d in args.dirs])
