@@ -1,0 +1,62 @@
+"""TinyStories: story text extracted from plain and Instruct files, subsets by count, 9:1 split."""
+import itertools
+import os
+
+import numpy as np
+
+from conftest import run
+
+EOT = 50256
+
+
+def docs_of(path):
+    from tokenizer import gpt2_encoding
+    ids = np.fromfile(path, dtype=np.uint16).tolist()
+    assert ids and ids[-1] == EOT
+    out, cur = [], []
+    for i in ids:
+        if i == EOT:
+            out.append(gpt2_encoding().decode(cur))
+            cur = []
+        else:
+            cur.append(i)
+    return out
+
+
+def story(i):
+    return f"Once upon a time, {i} little cats played.\nThey were happy: Lily said \"Story: {i}!\"\n\nThe end."
+
+
+def test_plain_and_instruct_records(tmp_path):
+    n_plain, n_instruct = 13, 14
+    plain = tmp_path / 'TinyStories-valid.txt'
+    plain.write_text('\n'.join(story(i) + '\n<|endoftext|>' for i in range(n_plain)) + '\n', encoding='utf-8')
+    fields = {'Features': 'Dialogue, Twist', 'Words': 'cat, jump, happy', 'Summary': 'Cats play and are happy.',
+              'Random sentence': 'The sun was warm.'}
+    orders = list(itertools.permutations(fields))
+    recs = []
+    for i in range(n_instruct):
+        head = orders[i * 5 % len(orders)]
+        before, after = head[:i % 3 + 1], head[i % 3 + 1:]  # some fields, the Summary too, may follow the story
+        text = [f"{k}: {fields[k]}" for k in before] + ["Story: " + ("\n" if i % 2 else "") + story(100 + i)]
+        text += [f"{k}: {fields[k]}" for k in after]
+        recs.append('\n'.join(text))
+    instruct = tmp_path / 'TinyStories-Instruct-valid.txt'
+    instruct.write_text('<|endoftext|>\n'.join(recs) + '<|endoftext|>', encoding='utf-8')
+    assert any(r.index('Summary:') > r.index('Story:') for r in recs)
+
+    want = [story(i) for i in range(n_plain)] + [story(100 + i) for i in range(n_instruct)]
+    out = tmp_path / 'ts'
+    run(['data/tinystories/prepare.py', plain, instruct, f'--out_dir={out}', '--num_proc=2'])
+    assert docs_of(out / 'train.bin') == [s for i, s in enumerate(want) if i % 10 != 9]
+    assert docs_of(out / 'val.bin') == [s for i, s in enumerate(want) if i % 10 == 9]
+
+    out = tmp_path / 'ts12'  # a subset by story count
+    run(['data/tinystories/prepare.py', plain, instruct, f'--out_dir={out}', '--stories=20', '--num_proc=1'])
+    assert docs_of(out / 'train.bin') + docs_of(out / 'val.bin') == \
+        [s for i, s in enumerate(want[:20]) if i % 10 != 9] + [want[9], want[19]]
+
+
+def test_missing_file(tmp_path):
+    r = run(['data/tinystories/prepare.py', tmp_path / 'nope.txt', f'--out_dir={tmp_path}'], check=False)
+    assert r.returncode == 2 and 'does not exist' in r.stderr
