@@ -1,0 +1,58 @@
+"""
+全唐诗, the Tang poems of chinese-poetry/chinese-poetry (57,607 poems, Traditional Chinese), as characters.
+Each poem is a document: its title, its author, then its lines, one a line; documents are separated by an
+empty line. The vocabulary is the sorted set of characters (about 9,700, uint16; a corpus with more than
+65,536 distinct characters would be written as uint32). Every 10th poem goes to val.
+
+  python data/tang_poems/prepare.py                      # downloads the 58 poet.tang.*.json files
+  python data/tang_poems/prepare.py --src=path/to/全唐诗   # or reads them from a folder
+Offline: NANOGPT_LOCAL_DATA=path/to/folder (holding tang_poems/poet.tang.*.json)
+"""
+import argparse
+import json
+import os
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+from configurator import fail  # noqa: E402
+from dataprep import fetch_text, files_fingerprint, prepare_documents  # noqa: E402
+from tokenizer import local_copy  # noqa: E402
+
+here = os.path.dirname(os.path.abspath(__file__))
+NAMES = [f'poet.tang.{k}.json' for k in range(0, 58000, 1000)]
+URL = 'https://raw.githubusercontent.com/chinese-poetry/chinese-poetry/master/' + urllib.parse.quote('全唐诗') + '/'
+
+p = argparse.ArgumentParser(description='prepare the Tang poems, character-level')
+p.add_argument('--src', default=None, help='folder holding poet.tang.*.json (default: $NANOGPT_LOCAL_DATA or download)')
+p.add_argument('--out_dir', default=here)
+args = p.parse_args()
+
+src = args.src or (local_copy('tang_poems') if os.environ.get('NANOGPT_LOCAL_DATA') else None)
+if src is None:  # download into data/tang_poems/raw/
+    src = os.path.join(here, 'raw')
+    os.makedirs(src, exist_ok=True)
+    for name in NAMES:
+        fetch_text(os.path.join(src, name), URL + name, f'tang_poems/{name}')
+files = [os.path.join(src, n) for n in NAMES]
+missing = [f for f in files if not os.path.exists(f)]
+if missing:
+    fail(f"{len(missing)} of the {len(NAMES)} poet.tang.*.json files are missing from {src}, e.g. {missing[0]}")
+
+
+def poems():
+    for path in files:
+        try:
+            with open(path, encoding='utf-8') as f:
+                entries = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            fail(f"{path} is not a chinese-poetry JSON file ({e})")
+        for e in entries:
+            lines = [line for line in e.get('paragraphs', []) if line.strip()]
+            if lines:
+                text = f"{e.get('title', '')}\n{e.get('author', '')}\n" + '\n'.join(lines) + '\n'
+                yield text, len(text.encode('utf-8'))
+
+
+prepare_documents(args.out_dir, poems, tokenizer='char', split=('every', 10), num_proc=1,
+                  fingerprint=files_fingerprint(files), desc='tang poems')
