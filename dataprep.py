@@ -452,3 +452,50 @@ def files_fingerprint(files, options=''):
     """Names, sizes and modification times of the input files: what resuming and append compare."""
     parts = [f"{os.path.abspath(p)}:{os.path.getsize(p)}:{os.stat(p).st_mtime_ns}" for p in files]
     return hashlib.sha256(('\n'.join(parts) + options).encode()).hexdigest()[:16]
+
+
+# -----------------------------------------------------------------------------
+# the Hugging Face route (openwebtext): datasets' loader, train_test_split, a multi-process map
+
+def _hf_tokenize(batch):
+    enc = gpt2_encoding()
+    ids = [enc.encode_ordinary(t) + [GPT2_EOT] for t in batch['text']]
+    return {'ids': ids, 'chars': [len(t) for t in batch['text']]}
+
+
+def prepare_hf(out_dir, load, source, num_proc=2, test_size=0.0005, seed=2357):
+    """The reference's recipe on datasets >= 4: load() gives one split of documents with a 'text' column;
+    test_size of them (seed 2357) become val; each document's encode_ordinary tokens then EOT, tokenized by
+    num_proc processes; train.bin/val.bin written to temporary names and renamed when complete."""
+    try:
+        ds = load()
+    except Exception as e:  # offline, missing repository or files, a script-based dataset
+        fail(f"could not load {source} ({type(e).__name__}: {str(e)[:300]}). Without network access, download "
+             f"its parquet files elsewhere and pass them with --data_files")
+    if 'text' not in ds.column_names:
+        fail(f"{source} has no 'text' column (columns: {', '.join(ds.column_names)})")
+    split = ds.train_test_split(test_size=test_size, seed=seed, shuffle=True)
+    split['val'] = split.pop('test')
+    tokenized = split.map(_hf_tokenize, batched=True, remove_columns=ds.column_names, num_proc=num_proc,
+                          desc='tokenizing the splits')
+    from tqdm import tqdm
+    work = os.path.join(out_dir, WORK)
+    os.makedirs(work, exist_ok=True)
+    chars = 0
+    for s, dset in tokenized.items():
+        partial = os.path.join(work, f'{s}.bin.partial')
+        with open(partial, 'wb') as f:
+            for tbl in tqdm(dset.with_format('arrow').iter(batch_size=16384), desc=f'writing {s}.bin',
+                            total=-(-len(dset) // 16384)):
+                f.write(tbl['ids'].combine_chunks().flatten().to_numpy().astype(np.uint16).tobytes())
+                chars += sum(tbl['chars'].to_pylist())
+            f.flush()
+            os.fsync(f.fileno())
+    meta_path = os.path.join(out_dir, 'meta.pkl')
+    if os.path.exists(meta_path):
+        os.remove(meta_path)
+    for s in tokenized:
+        os.replace(os.path.join(work, f'{s}.bin.partial'), os.path.join(out_dir, f'{s}.bin'))
+    shutil.rmtree(work)
+    return write_summary(out_dir, 'gpt2', GPT2_VOCAB, documents=len(ds), characters=chars,
+                         split=f"datasets train_test_split test_size={test_size} seed={seed}", source=source)
