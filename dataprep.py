@@ -420,6 +420,8 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
     bar.close()
     elapsed = time.time() - t0
 
+    if state['documents'] == 0 and not append:
+        fail("the inputs hold no text: every document is empty")
     for s in ('train', 'val'):
         if state[s] == 0:
             fail(f"no document went to {s}: the split is by document ({split[0]} rule, {split[1]}) and there are only "
