@@ -218,12 +218,13 @@ def drop_empty(text):
     return ''.join(line for line in text.splitlines(keepends=True) if line.strip())
 
 
-def _member_docs(name, data, key):
-    """Documents of one file's bytes: the whole text of a .txt, or each JSON line's text field."""
+def _member_docs(name, f, key):
+    """Documents of one binary file object: the whole text of a .txt, or each JSON line's text field."""
     if name.endswith('.txt'):
+        data = f.read()
         yield decode_utf8(data, name), len(data)
         return
-    for i, line in enumerate(data.splitlines()):
+    for i, line in enumerate(f):  # line by line: .jsonl files can be far larger than memory
         if not line.strip():
             continue
         where = f"{name} line {i + 1}"
@@ -233,7 +234,7 @@ def _member_docs(name, data, key):
             fail(f"{where} is not JSON ({e.msg}); .jsonl files hold one JSON object per line")
         if not isinstance(obj, dict) or not isinstance(obj.get(key), str):
             fail(f"{where} has no string field '{key}'; name the text field with --key")
-        yield obj[key], len(line) + 1
+        yield obj[key], len(line)
 
 
 def local_documents(files, key='text'):
@@ -242,13 +243,13 @@ def local_documents(files, key='text'):
         kind = file_kind(path)
         if kind in ('.txt', '.jsonl'):
             with open(path, 'rb') as f:
-                yield from _member_docs(path, f.read(), key)
+                yield from _member_docs(path, f, key)
             continue
         try:
             with tarfile.open(path) as tar:  # members in archive order
                 for m in tar:
                     if m.isfile() and file_kind(m.name) in ('.txt', '.jsonl'):
-                        yield from _member_docs(f"{path}:{m.name}", tar.extractfile(m).read(), key)
+                        yield from _member_docs(f"{path}:{m.name}", tar.extractfile(m), key)
         except (tarfile.TarError, EOFError, OSError) as e:
             fail(f"{path} is not a readable tar archive ({e})")
 
