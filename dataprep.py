@@ -292,7 +292,7 @@ def _encode_shard(docs, first_index, split):
             ids.append(GPT2_EOT)
         else:
             cps = np.frombuffer((text + '\n').encode('utf-32-le'), dtype=np.uint32)
-            ids = _W['lut'][np.minimum(cps, len(_W['lut']) - 1)]
+            ids = _W['lut'][cps] if cps.max() < len(_W['lut']) else np.array([-1])
             if ids.min() < 0:  # a character outside the vocabulary: never write a wrapped-around id
                 raise ValueError(f"document {first_index + i} has characters missing from the vocabulary")
         out[is_val(text, first_index + i, split)].append(np.asarray(ids, dtype=_W['dtype']))
