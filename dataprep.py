@@ -287,9 +287,8 @@ def _encode_shard(docs, first_index, split):
     chars = 0
     for i, text in enumerate(docs):
         chars += len(text)
-        if 'enc' in _W:
-            ids = _W['enc'].encode_ordinary(text)
-            ids.append(GPT2_EOT)
+        if 'enc' in _W:  # encode_ordinary, straight into an array (no Python list of ints)
+            ids = np.append(_W['enc'].encode_to_numpy(text, allowed_special=set(), disallowed_special=()), GPT2_EOT)
         else:
             cps = np.frombuffer((text + '\n').encode('utf-32-le'), dtype=np.uint32)
             ids = _W['lut'][cps] if cps.max() < len(_W['lut']) else np.array([-1])
