@@ -272,8 +272,10 @@ _W = {}  # per-process tokenizer state, set by _init_worker
 
 def _init_worker(tokenizer, chars):
     _W.clear()
-    if tokenizer == 'gpt2':
-        _W['enc'] = gpt2_encoding()
+    if tokenizer == 'gpt2':  # encode_ordinary, straight into an array where tiktoken (>= 0.8) can
+        enc = gpt2_encoding()
+        _W['enc'] = ((lambda t: enc.encode_to_numpy(t, allowed_special=set(), disallowed_special=()))
+                     if hasattr(enc, 'encode_to_numpy') else (lambda t: np.asarray(enc.encode_ordinary(t))))
     else:  # characters: a lookup table from code point to id
         lut = np.full(max(map(ord, chars)) + 1, -1, dtype=np.int64)
         lut[[ord(c) for c in chars]] = np.arange(len(chars))
@@ -287,8 +289,8 @@ def _encode_shard(docs, first_index, split):
     chars = 0
     for i, text in enumerate(docs):
         chars += len(text)
-        if 'enc' in _W:  # encode_ordinary, straight into an array (no Python list of ints)
-            ids = np.append(_W['enc'].encode_to_numpy(text, allowed_special=set(), disallowed_special=()), GPT2_EOT)
+        if 'enc' in _W:
+            ids = np.append(_W['enc'](text), GPT2_EOT)
         else:
             cps = np.frombuffer((text + '\n').encode('utf-32-le'), dtype=np.uint32)
             ids = _W['lut'][cps] if cps.max() < len(_W['lut']) else np.array([-1])
