@@ -1,4 +1,4 @@
-"""TinyStories: story text extracted from plain and Instruct files, subsets by count, 9:1 split."""
+"""TinyStories (story text from plain and Instruct files, subsets, 9:1) and the Tang poems (characters)."""
 import itertools
 import os
 
@@ -60,3 +60,19 @@ def test_plain_and_instruct_records(tmp_path):
 def test_missing_file(tmp_path):
     r = run(['data/tinystories/prepare.py', tmp_path / 'nope.txt', f'--out_dir={tmp_path}'], check=False)
     assert r.returncode == 2 and 'does not exist' in r.stderr
+
+
+def test_tang_poems_character_level(tmp_path):
+    import json
+    import pickle
+
+    from conftest import SHARED
+    run(['data/tang_poems/prepare.py', f'--out_dir={tmp_path}'])
+    meta = pickle.load(open(tmp_path / 'meta.pkl', 'rb'))
+    s = json.load(open(tmp_path / 'summary.json'))
+    assert meta['dtype'] == 'uint16' and meta['vocab_size'] == s['vocab_size'] == 9728
+    assert s['documents'] == 57603 and s['tokenizer'] == 'char'
+    first = json.load(open(f'{SHARED}/tang_poems/poet.tang.0.json', encoding='utf-8'))
+    want = ''.join(f"{e['title']}\n{e['author']}\n" + '\n'.join(e['paragraphs']) + '\n\n' for e in first[:9])
+    ids = np.fromfile(tmp_path / 'train.bin', dtype=np.uint16)[:len(want)]
+    assert ''.join(meta['itos'][int(i)] for i in ids) == want  # poems 0-8 train, poem 9 val
