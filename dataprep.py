@@ -401,7 +401,7 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
         write_atomic(state_path, json.dumps(state).encode())
         bar.update(nbytes)
 
-    t0 = time.time()
+    t0, start = time.time(), state['train'] + state['val']
     bar = tqdm(total=total_bytes, unit='B', unit_scale=True, desc=desc, initial=state['bytes'])
     shards = _shards(documents(), drop_empty_lines, shard_chars) if not finishing else ()
     todo = (sh for n, sh in enumerate(shards) if n >= state['shards'])  # done shards are read, not tokenized
@@ -448,8 +448,7 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
                             characters=state['characters'] + (base['characters'] if append else 0),
                             split=f"{split[0]} {split[1]}", drop_empty_lines=drop_empty_lines, inputs=inputs)
     shutil.rmtree(work)
-    ntok = (state['train'] + state['val']) // dtype.itemsize - (
-        (base['train_tokens'] + base['val_tokens']) if append else 0)
+    ntok = (state['train'] + state['val'] - start) // dtype.itemsize
     print(f"tokenized {ntok:,} tokens in {elapsed:.1f}s ({ntok / max(elapsed, 1e-9):,.0f} tokens/s)")
     return summary
 
