@@ -103,7 +103,7 @@ def test_killed_run_resumes_byte_identical(tmp_path):
 
     out = tmp_path / 'killed'
     env = dict(os.environ)
-    for kill_after in (3, 15):  # kill twice, at different points
+    for kill_after in (3, 12):  # kill twice, at different points
         p = subprocess.Popen([sys.executable, 'data/prepare_local.py', *args, f'--out_dir={out}'],
                              cwd=ROOT, env=env, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
