@@ -60,6 +60,8 @@ def test_plain_and_instruct_records(tmp_path):
 def test_missing_file(tmp_path):
     r = run(['data/tinystories/prepare.py', tmp_path / 'nope.txt', f'--out_dir={tmp_path}'], check=False)
     assert r.returncode == 2 and 'does not exist' in r.stderr
+    r = run(['data/tinystories/prepare.py', f'--out_dir={tmp_path}'], check=False, env={'HF_HUB_OFFLINE': '1'})
+    assert r.returncode == 2 and 'could not download TinyStoriesV2-GPT4-train.txt' in r.stderr
 
 
 def test_tang_poems_character_level(tmp_path):
