@@ -49,7 +49,7 @@ def coerce(key, value, default, nullable):
         return float(value)
     elif isinstance(value, type(default)):
         return value
-    fail(f"--{key} expects a {type(default).__name__} (default {default!r}), got {value!r}")
+    fail(f"--{key} expects a value of type {type(default).__name__} (default {default!r}), got {value!r}")
 
 
 def configure(g, argv=None, nullable=()):

@@ -117,10 +117,19 @@ meta = load_meta(data_dir)
 token_dtype = data_dtype(meta)
 
 
-def get_batch(split):
+def get_batch(split, seq=None):
+    """Random windows of the split. A training batch is this process's number seq (iter_num * GA + micro_step)
+    and draws from its own seed, the global micro-batch number: process r's micro-step j of iteration i is
+    global micro-batch (i * world + r) * GA + j, so the data is the same for any number of processes (2 with
+    GA k/2 see what 1 sees with GA k), evaluations do not shift it, and a resumed run continues it."""
     # a fresh memmap per batch avoids a known leak of np.memmap
     data = np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=token_dtype, mode='r')
-    ix = torch.randint(len(data) - block_size, (batch_size,))
+    if seq is None:  # evaluation: torch's RNG
+        ix = torch.randint(len(data) - block_size, (batch_size,)).tolist()
+    else:
+        it, micro = divmod(seq, gradient_accumulation_steps)
+        n = (it * ddp_world_size + seed_offset) * gradient_accumulation_steps + micro
+        ix = np.random.default_rng((1337, n)).integers(len(data) - block_size, size=batch_size).tolist()
     x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
     y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in ix])
     if device_type == 'cuda':
@@ -245,7 +254,7 @@ runlog = RunLog(out_dir, config, tokens_per_iter, iter_num if init_from == 'resu
                 wandb_log) if master_process else None
 
 # training loop
-X, Y = get_batch('train')  # first batch
+X, Y = get_batch('train', iter_num * gradient_accumulation_steps)  # first batch
 t0 = time.time()
 local_iter_num = 0  # iterations in this process's lifetime
 running_mfu = -1.0
@@ -278,7 +287,8 @@ while True:
         with ctx:
             logits, loss = model(X, Y)
             loss = loss / gradient_accumulation_steps  # the loss is a mean over micro-steps
-        X, Y = get_batch('train')  # prefetch the next batch while the GPU works
+        # prefetch the next batch while the GPU works
+        X, Y = get_batch('train', iter_num * gradient_accumulation_steps + micro_step + 1)
         scaler.scale(loss).backward()
     if grad_clip != 0.0:
         scaler.unscale_(optimizer)

@@ -36,3 +36,21 @@ def shakespeare():
     if not os.path.exists(os.path.join(ROOT, 'data', 'shakespeare', 'val.bin')):
         run(['data/shakespeare/prepare.py'])
     return os.path.join(ROOT, 'data', 'shakespeare')
+
+
+@pytest.fixture(scope='session')
+def gpt2_folder(tmp_path_factory):
+    """A folder written by transformers' save_pretrained: a small GPT-2 with random weights, its LayerNorms
+    and biases randomized too so that any mix-up of names or transposes shows in the logits."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=64, n_positions=128, vocab_size=50257,
+                                    initializer_range=0.1))
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            if '.ln_' in name or name.endswith('bias'):
+                p.add_(0.2 * torch.randn_like(p))
+    folder = tmp_path_factory.mktemp('gpt2-random')
+    hf.save_pretrained(folder)
+    return str(folder)
