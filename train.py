@@ -78,6 +78,8 @@ config = configure(globals())
 # DDP when launched by torchrun (it sets RANK)
 ddp = int(os.environ.get('RANK', -1)) != -1
 device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
+if device_type == 'cuda' and not torch.cuda.is_available():
+    fail(f"device={device!r} but torch sees no CUDA GPU; train on the CPU with --device=cpu --compile=False")
 if ddp:
     ddp_rank = int(os.environ['RANK'])
     ddp_local_rank = int(os.environ['LOCAL_RANK'])

@@ -176,3 +176,9 @@ def test_finetune_local_gpt2_then_sample(gpt2_folder, shakespeare, tmp_path):
              '--start=ROMEO:'])
     samples = s.stdout.split("Overriding: start = 'ROMEO:'\n")[1].split('---------------\n')
     assert len(samples) == 3 and all(t.startswith('ROMEO:') for t in samples[:2])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a GPU')
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, shakespeare_char):
+    p = run(['train.py', '--dataset=shakespeare_char', f'--out_dir={tmp_path / "out"}'], check=False)
+    assert p.returncode == 2 and "torch sees no CUDA GPU; train on the CPU with --device=cpu" in p.stderr
