@@ -10,7 +10,7 @@ sys.path.insert(0, ROOT)
 # the tests never touch the network: tiktoken's files and the text come from ../shared/data
 os.environ['NANOGPT_LOCAL_DATA'] = SHARED
 os.environ.setdefault('WANDB_MODE', 'offline')
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+os.environ.setdefault('OMP_NUM_THREADS', '1')  # tiny models: one thread is faster, and DDP tests run two processes
 
 
 def run(args, cwd=ROOT, check=True, env=None, timeout=600):
