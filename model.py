@@ -38,15 +38,19 @@ class CausalSelfAttention(nn.Module):
         self.n_embd = config.n_embd
         self.dropout = config.dropout
 
-    def forward(self, x):
+    def forward(self, x, cache=None, layer=0):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         # (B, T, C) -> (B, nh, T, hs)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        # flash / memory-efficient kernels where the device has them
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+        if cache is not None:  # generation: attend over every position cached so far
+            k, v = cache.update(layer, k, v)
+        # flash / memory-efficient kernels where the device has them. A single new query may see every key;
+        # several queries (training, or a prefill from position 0) see the keys up to their own position.
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=T > 1)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -73,10 +77,34 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, cache=None, layer=0):
+        x = x + self.attn(self.ln_1(x), cache, layer)
         x = x + self.mlp(self.ln_2(x))
         return x
+
+
+class KVCache:
+    """Keys and values of every layer for the first `pos` positions of a batch of sequences, so that generation
+    computes one new position per step instead of the whole context again."""
+
+    def __init__(self, config):
+        self.n_layer, self.block_size = config.n_layer, config.block_size
+        self.k = self.v = None  # (n_layer, B, nh, block_size, hs), allocated on first use in k's dtype
+        self.pos = 0
+
+    def update(self, layer, k, v):
+        """Store k, v (B, nh, T, hs) at positions pos..pos+T-1; return the keys and values of positions 0..pos+T-1."""
+        B, nh, T, hs = k.shape
+        if T > 1 and self.pos > 0:
+            raise ValueError("several positions can only be added to an empty cache (a causal mask assumes it)")
+        if self.k is None:
+            shape = (self.n_layer, B, nh, self.block_size, hs)
+            self.k = torch.empty(shape, dtype=k.dtype, device=k.device)
+            self.v = torch.empty(shape, dtype=v.dtype, device=v.device)
+        end = self.pos + T
+        self.k[layer, :, :, self.pos:end] = k
+        self.v[layer, :, :, self.pos:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
 
 @dataclass
@@ -130,16 +158,21 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, cache=None):
+        """Logits (and the loss, given targets) for idx (b, t). With a KVCache, idx holds the positions that
+        follow the cached ones (all of the prompt, or one new token); the cache then grows by t."""
         device = idx.device
         b, t = idx.size()
-        if t > self.config.block_size:
-            raise ValueError(f"cannot forward a sequence of length {t}: block_size is {self.config.block_size}")
-        pos = torch.arange(0, t, dtype=torch.long, device=device)
+        start = 0 if cache is None else cache.pos
+        if start + t > self.config.block_size:
+            raise ValueError(f"cannot forward a sequence of length {start + t}: block_size is {self.config.block_size}")
+        pos = torch.arange(start, start + t, dtype=torch.long, device=device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        for block in self.transformer.h:
-            x = block(x)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i)
         x = self.transformer.ln_f(x)
+        if cache is not None:
+            cache.pos += t
 
         if targets is not None:
             logits = self.lm_head(x)
@@ -221,19 +254,56 @@ class GPT(nn.Module):
         return flops_per_iter / dt / peak_flops
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
-        """Append max_new_tokens sampled tokens to idx (LongTensor of shape (b, t)); call in eval mode."""
+    def generate_tokens(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, vocab_size=None,
+                        use_cache=True):
+        """Yield max_new_tokens next tokens, a (b, 1) LongTensor each, continuing the prompts idx (b, t);
+        call in eval mode. temperature 0 picks the most likely token; top_k and top_p (nucleus) restrict
+        sampling to the most likely tokens; vocab_size (the tokenizer's) keeps ids of a padded vocabulary
+        out. With use_cache, the prompt is run once and each step then computes one new position. Once the
+        context holds block_size tokens the window slides: the positions of every kept token shift, so the
+        cache is rebuilt from the last block_size tokens at each step, which gives exactly the tokens of the
+        uncached path (use_cache=False), and its speed."""
+        block = self.config.block_size
+        cache = None
         for _ in range(max_new_tokens):
-            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
-            logits, _ = self(idx_cond)
-            logits = logits[:, -1, :] / temperature
-            if top_k is not None:
-                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-                logits[logits < v[:, [-1]]] = -float('Inf')
-            probs = F.softmax(logits, dim=-1)
-            idx_next = torch.multinomial(probs, num_samples=1)
+            if not use_cache:
+                logits, _ = self(idx[:, -block:])
+            elif cache is None or cache.pos == block:  # a new prompt, or a full window that slides
+                cache = KVCache(self.config)
+                logits, _ = self(idx[:, -block:], cache=cache)
+            else:
+                logits, _ = self(idx[:, -1:], cache=cache)
+            idx_next = sample_logits(logits[:, -1, :vocab_size], temperature, top_k, top_p)
             idx = torch.cat((idx, idx_next), dim=1)
-        return idx
+            yield idx_next
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, vocab_size=None,
+                 use_cache=True):
+        """idx (b, t) with max_new_tokens generated tokens appended; see generate_tokens."""
+        new = list(self.generate_tokens(idx, max_new_tokens, temperature, top_k, top_p, vocab_size, use_cache))
+        return torch.cat([idx] + new, dim=1)
+
+
+def sample_logits(logits, temperature=1.0, top_k=None, top_p=None):
+    """One token id per row of logits (b, vocab): the most likely at temperature 0, else drawn from the
+    softmax at that temperature, restricted to the top_k most likely and to the smallest set of most
+    likely tokens whose probabilities reach top_p."""
+    if temperature == 0:
+        return torch.argmax(logits, dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+        logits[logits < v[:, [-1]]] = -float('inf')
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # drop a token when the more likely ones before it already reach top_p; the most likely one stays
+        drop = probs.cumsum(dim=-1) - probs >= top_p
+        drop[:, 0] = False
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -float('inf')))
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1)
 
 
 # Dense bf16/fp16 tensor-core peaks in flop/s (no sparsity), by a substring of the CUDA device name.

@@ -19,20 +19,30 @@ from tokenizer import GPT2Tokenizer, load_meta, tokenizer_for
 init_from = 'resume'  # 'resume' (from out_dir), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder
 out_dir = 'out'  # ignored if init_from is not 'resume'
 start = "\n"  # or "<|endoftext|>" or etc. Can also specify a file, use as: "FILE:prompt.txt"
-num_samples = 10  # number of samples to draw
+num_samples = 10  # number of samples to draw, generated together as one batch
 max_new_tokens = 500  # number of tokens generated in each sample
-temperature = 0.8  # 1.0 = no change, < 1.0 = less random, > 1.0 = more random
-top_k = 200  # retain only the top_k most likely tokens, clamp others to have 0 probability
+temperature = 0.8  # 1.0 = no change, < 1.0 = less random, > 1.0 = more random, 0 = always the most likely token
+top_k = 200  # retain only the top_k most likely tokens, clamp others to have 0 probability (None: all)
+top_p = 1.0  # nucleus sampling: keep the fewest most likely tokens whose probabilities sum to top_p (1.0: all)
+stop_at_eot = False  # end a sample at <|endoftext|> (GPT-2 tokenizer), without printing it
 seed = 1337
-device = 'cuda'  # 'cpu', 'cuda', 'cuda:0', 'mps'
+device = 'cuda' if torch.cuda.is_available() else 'cpu'  # 'cpu', 'cuda', 'cuda:0', 'mps'
 dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float16'
 compile = False  # use PyTorch 2.0 to compile the model to be faster
 # -----------------------------------------------------------------------------
 configure(globals(), nullable=('top_k',))
 # -----------------------------------------------------------------------------
 
-if temperature <= 0:
-    fail("temperature must be above 0")
+if temperature < 0:
+    fail(f"temperature must be 0 (greedy) or above, not {temperature}")
+if top_k is not None and top_k < 1:
+    fail(f"top_k must be 1 or more, or None for no limit, not {top_k}")
+if not 0 < top_p <= 1:
+    fail(f"top_p must be above 0 and at most 1 (1 keeps every token), not {top_p}")
+if num_samples < 1 or max_new_tokens < 0:
+    fail("num_samples must be 1 or more and max_new_tokens 0 or more")
+if dtype not in ('float32', 'bfloat16', 'float16'):
+    fail(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
 torch.manual_seed(seed)
 torch.cuda.manual_seed(seed)
 torch.backends.cuda.matmul.allow_tf32 = True
@@ -70,13 +80,37 @@ try:
     start_ids = tok.encode(start)
 except ValueError as e:
     fail(f"{e}; change --start")
-x = torch.tensor(start_ids, dtype=torch.long, device=device)[None, ...]
+if not start_ids:
+    fail("the prompt is empty; give --start at least one character, e.g. --start='\\n'")
+x = torch.tensor(start_ids, dtype=torch.long, device=device)[None, ...].repeat(num_samples, 1)
+eot = getattr(tok, 'eot', None) if stop_at_eot else None
 
-# run generation
-with torch.no_grad():
-    with ctx:
-        for k in range(num_samples):
-            y = model.generate(x, max_new_tokens, temperature=temperature, top_k=top_k)
-            print(tok.decode(y[0].tolist()))
-            print('---------------')
-    sys.stdout.flush()
+# run generation: all samples in one batch; the first one is printed as its tokens come, the others at the end
+new_ids = [[] for _ in range(num_samples)]
+done = [False] * num_samples
+pending = []  # tokens of the first sample not printed yet: a BPE token can hold part of a character
+print(tok.decode(start_ids), end='', flush=True)
+with torch.no_grad(), ctx:
+    # ids past the tokenizer's vocabulary (a model padded to 50304) are never drawn
+    for step in model.generate_tokens(x, max_new_tokens, temperature, top_k, top_p, vocab_size=tok.vocab_size):
+        for i, t in enumerate(step[:, 0].tolist()):
+            if done[i]:
+                continue
+            if t == eot:
+                done[i] = True
+            else:
+                new_ids[i].append(t)
+                if i == 0:
+                    pending.append(t)
+        text = tok.decode(pending)
+        if pending and not text.endswith('\ufffd'):
+            print(text, end='', flush=True)
+            pending = []
+        if all(done):
+            break
+print(tok.decode(pending))
+print('---------------')
+for ids in new_ids[1:]:
+    print(tok.decode(start_ids + ids))
+    print('---------------')
+sys.stdout.flush()
