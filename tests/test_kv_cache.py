@@ -1,0 +1,95 @@
+"""Generation with the KV cache gives exactly the tokens of the uncached path, and the sampling rules."""
+import pytest
+import torch
+
+from model import GPT, GPTConfig, KVCache, sample_logits
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    # tiny matmuls gain nothing from a second thread, and on a busy machine its barriers cost a time slice each
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope='module')
+def model():
+    # float64 so that the cached and uncached paths' rounding differences cannot flip a greedy choice
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=32, vocab_size=65, bias=True, dropout=0.0))
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(5)  # sharper logits than the init's near-uniform ones: varied text, no near-ties
+    return m.double().eval()
+
+
+@pytest.mark.parametrize('prompt_len', [1, 7, 32, 45, 100])  # block_size is 32
+def test_cached_greedy_equals_uncached(model, prompt_len):
+    torch.manual_seed(prompt_len)
+    idx = torch.randint(65, (3, prompt_len))
+    cached = model.generate(idx, 200, temperature=0)
+    uncached = model.generate(idx, 200, temperature=0, use_cache=False)
+    assert cached.shape == (3, prompt_len + 200)
+    assert torch.equal(cached, uncached)
+    assert len(set(cached[:, prompt_len:].flatten().tolist())) > 10  # real text, not one repeated token
+
+
+def test_cache_runs_one_position_per_step_until_the_window_is_full(model):
+    lengths = []
+    hook = model.transformer.wte.register_forward_hook(lambda mod, inp, out: lengths.append(inp[0].size(1)))
+    try:
+        list(model.generate_tokens(torch.zeros(2, 5, dtype=torch.long), 30, temperature=0))
+        list(model.generate_tokens(torch.zeros(2, 5, dtype=torch.long), 30, temperature=0, use_cache=False))
+    finally:
+        hook.remove()
+    # prompt of 5, then one position per step up to 32; past it the window slides and is recomputed
+    assert lengths[:30] == [5] + [1] * 27 + [32, 32]
+    assert lengths[30:] == list(range(5, 32)) + [32, 32, 32]
+
+
+def test_sampled_tokens_match_with_same_seed(model):
+    idx = torch.randint(65, (4, 40))
+    torch.manual_seed(1)
+    a = model.generate(idx, 50, temperature=1.0, top_k=20, top_p=0.9)
+    torch.manual_seed(1)
+    b = model.generate(idx, 50, temperature=1.0, top_k=20, top_p=0.9, use_cache=False)
+    assert torch.equal(a, b)
+    assert not torch.equal(a[0], a[1])  # the rows of a batch are sampled independently
+
+
+def test_padded_vocab_ids_never_sampled(model):
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(n_layer=1, n_head=1, n_embd=16, block_size=16, vocab_size=80, bias=True)).eval()
+    with torch.no_grad():
+        m.lm_head.weight[65:] = 0
+        m.transformer.ln_f.weight.zero_()
+        m.transformer.ln_f.bias.copy_(torch.randn(16))
+        m.lm_head.weight[70] = 10 * m.transformer.ln_f.bias  # the padded id 70 is by far the most likely
+    idx = torch.zeros(8, 1, dtype=torch.long)
+    assert (m.generate(idx, 20, temperature=0)[:, 1:] == 70).all()  # without the mask it is chosen
+    for temperature in (0, 1.0, 5.0):
+        out = m.generate(idx, 20, temperature=temperature, top_k=None, vocab_size=65)
+        assert out.max() < 65
+
+
+def test_sample_logits_rules():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(2000, 1)
+    assert sample_logits(logits[:1], temperature=0).item() == 0
+    torch.manual_seed(0)
+    assert set(sample_logits(logits, top_p=0.75).flatten().tolist()) == {0, 1}  # 0.5 < 0.75 <= 0.8
+    assert set(sample_logits(logits, top_p=0.5).flatten().tolist()) == {0}
+    assert set(sample_logits(logits, top_k=3).flatten().tolist()) == {0, 1, 2}
+    assert set(sample_logits(logits, top_p=1.0).flatten().tolist()) == {0, 1, 2, 3}
+    # temperature sharpens: at 0.1 the second token is drawn (0.3/0.5)**10 ~ 0.6% of the time
+    share = (sample_logits(logits, temperature=0.1) == 1).float().mean().item()
+    assert share < 0.03
+
+
+def test_cache_refuses_several_positions_after_the_first(model):
+    cache = KVCache(model.config)
+    model(torch.zeros(1, 4, dtype=torch.long), cache=cache)
+    assert cache.pos == 4
+    with pytest.raises(ValueError, match='empty cache'):
+        model(torch.zeros(1, 2, dtype=torch.long), cache=cache)
