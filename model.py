@@ -26,6 +26,17 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
+def attention(q, k, v, dropout_p, is_causal):
+    """Scaled dot-product attention: flash / memory-efficient kernels where the device has them."""
+    if q.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
+        # PyTorch's CPU attention is ~3x slower in bf16 than in fp32 (torch 2.13), and autocast would cast
+        # fp32 inputs back down: run it in fp32 outside autocast, the matmuls around it stay in bf16
+        with torch.autocast('cpu', enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p,
+                                                  is_causal=is_causal)
+    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
+
+
 class CausalSelfAttention(nn.Module):
 
     def __init__(self, config):
@@ -47,10 +58,9 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         if cache is not None:  # generation: attend over every position cached so far
             k, v = cache.update(layer, k, v)
-        # flash / memory-efficient kernels where the device has them. A single new query may see every key;
-        # several queries (training, or a prefill from position 0) see the keys up to their own position.
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                           is_causal=T > 1)
+        # A single new query may see every key; several queries (training, or a prefill from position 0)
+        # see the keys up to their own position.
+        y = attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=T > 1)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -236,7 +246,7 @@ class GPT(nn.Module):
         ]
         print(f"num decayed parameter tensors: {len(decay_params)}, with {sum(p.numel() for p in decay_params):,} parameters")
         print(f"num non-decayed parameter tensors: {len(nodecay_params)}, with {sum(p.numel() for p in nodecay_params):,} parameters")
-        use_fused = device_type == 'cuda'  # one kernel for the whole update
+        use_fused = device_type in ('cuda', 'cpu')  # one kernel for the whole update
         optimizer = torch.optim.AdamW(optim_groups, lr=learning_rate, betas=betas, fused=use_fused)
         print(f"using fused AdamW: {use_fused}")
         return optimizer
@@ -255,34 +265,40 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate_tokens(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, vocab_size=None,
-                        use_cache=True):
+                        use_cache=True, window_shift=1):
         """Yield max_new_tokens next tokens, a (b, 1) LongTensor each, continuing the prompts idx (b, t);
         call in eval mode. temperature 0 picks the most likely token; top_k and top_p (nucleus) restrict
-        sampling to the most likely tokens; vocab_size (the tokenizer's) keeps ids of a padded vocabulary
-        out. With use_cache, the prompt is run once and each step then computes one new position. Once the
-        context holds block_size tokens the window slides: the positions of every kept token shift, so the
-        cache is rebuilt from the last block_size tokens at each step, which gives exactly the tokens of the
-        uncached path (use_cache=False), and its speed."""
+        sampling to the most likely tokens; vocab_size (the tokenizer's) keeps ids of a padded vocabulary out.
+
+        With use_cache, the prompt is run once and each step then computes one new position. Once the context
+        holds block_size tokens the window must slide, and the position of every token in it changes, so the
+        cache is recomputed. With window_shift=1 the window slides by one token at every step, exactly as the
+        uncached path (use_cache=False) does: the same tokens, but from then on no faster. A larger
+        window_shift drops that many of the oldest tokens at once and recomputes once per window_shift steps;
+        each token then sees between block_size - window_shift + 1 and block_size tokens of context."""
         block = self.config.block_size
-        cache = None
+        if not 1 <= window_shift <= block:
+            raise ValueError(f"window_shift must be between 1 and block_size ({block}), not {window_shift}")
+        cache = KVCache(self.config) if use_cache else None
         for _ in range(max_new_tokens):
             if not use_cache:
                 logits, _ = self(idx[:, -block:])
-            elif cache is None or cache.pos == block:  # a new prompt, or a full window that slides
-                cache = KVCache(self.config)
-                logits, _ = self(idx[:, -block:], cache=cache)
+            elif cache.pos in (0, block):  # the prompt, or a full window that slides: compute it all
+                context = idx[:, -block:] if cache.pos == 0 else idx[:, -(block + 1 - window_shift):]
+                cache.pos = 0
+                logits, _ = self(context, cache=cache)
             else:
                 logits, _ = self(idx[:, -1:], cache=cache)
             idx_next = sample_logits(logits[:, -1, :vocab_size], temperature, top_k, top_p)
-            idx = torch.cat((idx, idx_next), dim=1)
+            idx = torch.cat((idx[:, -block:], idx_next), dim=1)  # no more than a window is ever needed
             yield idx_next
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, vocab_size=None,
-                 use_cache=True):
+                 use_cache=True, window_shift=1):
         """idx (b, t) with max_new_tokens generated tokens appended; see generate_tokens."""
-        new = list(self.generate_tokens(idx, max_new_tokens, temperature, top_k, top_p, vocab_size, use_cache))
-        return torch.cat([idx] + new, dim=1)
+        new = self.generate_tokens(idx, max_new_tokens, temperature, top_k, top_p, vocab_size, use_cache, window_shift)
+        return torch.cat([idx] + list(new), dim=1)
 
 
 def sample_logits(logits, temperature=1.0, top_k=None, top_p=None):
@@ -309,34 +325,34 @@ def sample_logits(logits, temperature=1.0, top_k=None, top_p=None):
 # Dense bf16/fp16 tensor-core peaks in flop/s (no sparsity), by a substring of the CUDA device name.
 # More specific names come first ("H100 PCIe" before "H100").
 GPU_PEAK_FLOPS = [
-    ('H200', 989e12), ('H100 PCIe', 756e12), ('H100', 989e12), ('H800', 989e12), ('GH200', 989e12),
+    ('H200', 989e12), ('H100 PCIe', 756e12), ('H100 NVL', 835e12), ('H100', 989e12), ('H800', 989e12),
     ('B200', 2250e12), ('A100', 312e12), ('A800', 312e12), ('A10G', 70e12), ('A10', 125e12),
     ('A6000', 155e12), ('L40S', 362e12), ('L40', 181e12), ('L4', 121e12), ('V100', 125e12),
     ('T4', 65e12), ('4090', 165e12), ('4080', 97e12), ('3090', 71e12), ('3080', 60e12),
 ]
-_cpu_peak = None
+_cpu_peak = {}
 
 
-def peak_flops(device_type):
-    """The peak flop/s that MFU is measured against: a table for known GPUs, a measured fp32 matmul
-    rate on CPU (cached), and the A100's 312 TFLOPS for an unknown GPU, as the reference assumes."""
-    global _cpu_peak
+def peak_flops(device_type, dtype=torch.float32):
+    """The peak flop/s that MFU is measured against: a table for known GPUs (bf16), the A100's 312 TFLOPS
+    for an unknown GPU as the reference assumes, and on a CPU the best rate of a 1024x1024 matmul measured
+    here in the dtype the model computes in (bf16 under bf16 autocast, else fp32), cached."""
     if device_type == 'cuda':
         name = torch.cuda.get_device_name()
         for key, flops in GPU_PEAK_FLOPS:
             if key in name:
                 return flops
         return 312e12
-    if _cpu_peak is None:
-        n = 512
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        for _ in range(3):
+    dtype = torch.bfloat16 if dtype == torch.bfloat16 else torch.float32
+    if dtype not in _cpu_peak:
+        n = 1024
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        for _ in range(2):
             a @ b
         best = float('inf')
-        for _ in range(5):
+        for _ in range(5):  # the best of several: other processes may take the CPU for a while
             t0 = time.perf_counter()
-            for _ in range(4):
-                a @ b
-            best = min(best, (time.perf_counter() - t0) / 4)
-        _cpu_peak = 2 * n ** 3 / best
-    return _cpu_peak
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+        _cpu_peak[dtype] = 2 * n ** 3 / best
+    return _cpu_peak[dtype]

@@ -108,7 +108,9 @@ torch.backends.cudnn.allow_tf32 = True
 if dtype not in ('float32', 'bfloat16', 'float16'):
     fail(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
 ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
-ctx = nullcontext() if device_type == 'cpu' else torch.amp.autocast(device_type=device_type, dtype=ptdtype)
+# autocast on GPUs; on a CPU only for bfloat16, which is fast where the CPU has native bf16 (see docs/speed.md)
+ctx = (nullcontext() if device_type == 'cpu' and dtype != 'bfloat16'
+       else torch.amp.autocast(device_type=device_type, dtype=ptdtype))
 
 # data: random windows of the memmapped token files
 data_dir = os.path.join('data', dataset)
@@ -260,7 +262,7 @@ X, Y = get_batch('train', iter_num * gradient_accumulation_steps)  # first batch
 t0 = time.time()
 local_iter_num = 0  # iterations in this process's lifetime
 running_mfu = -1.0
-device_peak = peak_flops(device_type)
+device_peak = peak_flops(device_type, ptdtype)  # on a CPU, measured in the dtype it computes in
 while True:
 
     lr = get_lr(iter_num) if decay_lr else learning_rate

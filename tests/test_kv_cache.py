@@ -49,6 +49,22 @@ def test_cache_runs_one_position_per_step_until_the_window_is_full(model):
     assert lengths[30:] == list(range(5, 32)) + [32, 32, 32]
 
 
+def test_window_shift_recomputes_once_per_shift_steps(model):
+    lengths = []
+    hook = model.transformer.wte.register_forward_hook(lambda mod, inp, out: lengths.append(inp[0].size(1)))
+    idx = torch.randint(65, (2, 5))
+    try:
+        coarse = model.generate(idx, 60, temperature=0, window_shift=8)
+    finally:
+        hook.remove()
+    # up to 32 positions as before; then 25 tokens are kept (dropping 8 at once) and 7 more fit
+    assert lengths == [5] + [1] * 27 + ([25] + [1] * 7) * 4
+    exact = model.generate(idx, 60, temperature=0)
+    assert torch.equal(coarse[:, :33], exact[:, :33])  # the same until the window first slides
+    with pytest.raises(ValueError, match='window_shift'):
+        list(model.generate_tokens(idx, 1, window_shift=33))
+
+
 def test_sampled_tokens_match_with_same_seed(model):
     idx = torch.randint(65, (4, 40))
     torch.manual_seed(1)

@@ -1,0 +1,168 @@
+"""
+Speed of the model on this machine: training ms/iter, tokens/s and MFU, and sampling tokens/s with and
+without the KV cache. No checkpoints, no logging: only the timed work.
+
+$ python bench.py                                              # GPT-2 124M training step, synthetic data
+$ python bench.py config/bench_shakespeare_char_cpu.py         # the CPU recipe, fp32 vs bf16, interleaved
+$ python bench.py config/bench_shakespeare_char.py --mode=sample --device=cpu   # cached vs uncached
+
+Several dtypes (--dtype=float32,bfloat16) are timed in turns, round after round, so that other work on the
+machine slows each of them alike; the ratio to the first is printed.
+"""
+
+import os
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from configurator import configure, fail
+from model import GPT, GPTConfig, peak_flops
+from tokenizer import data_dtype, load_meta
+
+# -----------------------------------------------------------------------------
+mode = 'train'  # 'train', 'sample' or 'both'
+# model, GPT-2 124M by default
+n_layer = 12
+n_head = 12
+n_embd = 768
+block_size = 1024
+bias = False
+dropout = 0.0
+vocab_size = 50304  # ignored with a dataset that has a meta.pkl
+# training
+dataset = ''  # '' for random tokens, else batches from data/<dataset>/train.bin
+batch_size = 12
+rounds = 5  # timed rounds; each dtype runs iters_per_round iterations per round
+iters_per_round = 10
+warmup = 5  # untimed iterations first (compilation, allocator, caches)
+# sampling
+num_samples = 1  # sequences generated together as one batch
+max_new_tokens = 500
+prompt_len = 1
+# system
+device = 'cuda' if torch.cuda.is_available() else 'cpu'
+dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float32'
+compile = False
+threads = 0  # torch CPU threads; 0 keeps torch's default (one per core)
+seed = 1337
+# -----------------------------------------------------------------------------
+configure(globals())
+# -----------------------------------------------------------------------------
+
+if mode not in ('train', 'sample', 'both'):
+    fail(f"mode must be train, sample or both, not {mode!r}")
+dtypes = dtype.split(',')
+for d in dtypes:
+    if d not in ('float32', 'bfloat16', 'float16'):
+        fail(f"dtype must be float32, bfloat16 or float16 (or several, comma-separated), not {d!r}")
+if threads:
+    torch.set_num_threads(threads)
+torch.manual_seed(seed)
+torch.backends.cuda.matmul.allow_tf32 = True
+torch.backends.cudnn.allow_tf32 = True
+device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
+ptdtypes = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+
+
+def autocast(d):
+    # as train.py: autocast on GPUs; on a CPU only for bfloat16
+    if d == 'float32' or (device_type == 'cpu' and d != 'bfloat16'):
+        return nullcontext()
+    return torch.amp.autocast(device_type=device_type, dtype=ptdtypes[d])
+
+
+def sync():
+    if device_type == 'cuda':
+        torch.cuda.synchronize()
+
+
+if dataset:
+    data_dir = os.path.join('data', dataset)
+    if not os.path.exists(os.path.join(data_dir, 'train.bin')):
+        fail(f"no {data_dir}/train.bin: prepare the dataset first with python {data_dir}/prepare.py")
+    meta = load_meta(data_dir)
+    vocab_size = meta['vocab_size'] if meta else vocab_size
+    data = torch.from_numpy(np.fromfile(os.path.join(data_dir, 'train.bin'), dtype=data_dtype(meta)).astype(np.int64))
+
+    def get_batch():
+        ix = torch.randint(len(data) - block_size, (batch_size, 1)) + torch.arange(block_size + 1)
+        w = data[ix]
+        return w[:, :-1].to(device), w[:, 1:].contiguous().to(device)
+else:
+    def get_batch():
+        x = torch.randint(vocab_size, (batch_size, block_size + 1), device=device)
+        return x[:, :-1], x[:, 1:].contiguous()
+
+config = GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size, bias=bias,
+                   vocab_size=vocab_size, dropout=dropout)
+print(f"device {device} ({torch.cuda.get_device_name() if device_type == 'cuda' else 'cpu'}), "
+      f"{torch.get_num_threads()} CPU threads, model {n_layer}x{n_head}x{n_embd}, block {block_size}")
+
+if mode in ('train', 'both'):
+    runs = {}
+    for d in dtypes:
+        torch.manual_seed(seed)
+        model = GPT(config).to(device)
+        optimizer = model.configure_optimizers(0.1, 6e-4, (0.9, 0.95), device_type)
+        step_model = torch.compile(model) if compile else model
+        runs[d] = dict(model=model, step_model=step_model, optimizer=optimizer, times=[], losses=[])
+
+    def train_iters(r, d, n):
+        for _ in range(n):
+            X, Y = get_batch()
+            with autocast(d):
+                _, loss = r['step_model'](X, Y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(r['model'].parameters(), 1.0)
+            r['optimizer'].step()
+            r['optimizer'].zero_grad(set_to_none=True)
+        r['losses'].append(loss.item())
+
+    for d, r in runs.items():
+        train_iters(r, d, warmup)
+    for _ in range(rounds):
+        for d, r in runs.items():
+            sync()
+            t0 = time.perf_counter()
+            train_iters(r, d, iters_per_round)
+            sync()
+            r['times'].append((time.perf_counter() - t0) / iters_per_round)
+    tokens = batch_size * block_size
+    base = None
+    for d, r in runs.items():
+        dt = float(np.median(r['times']))
+        base = base or dt
+        peak = peak_flops(device_type, ptdtypes[d] if d != 'float32' else torch.float32)
+        mfu = r['model'].estimate_mfu(batch_size, dt, peak)
+        print(f"train {d:>8}: {dt * 1000:8.2f} ms/iter (median of {rounds} rounds of {iters_per_round}), "
+              f"{tokens / dt:10,.0f} tokens/s, MFU {mfu * 100:5.1f}% of {peak / 1e12:.3g} TFLOPS, "
+              f"{base / dt:.2f}x the first, loss {r['losses'][-1]:.3f}")
+
+if mode in ('sample', 'both'):
+    model = GPT(config).to(device).eval()
+    prompt = torch.randint(vocab_size, (num_samples, prompt_len), device=device)
+    d = dtypes[-1]
+
+    def tokens_per_s(n, use_cache, window_shift=1):
+        torch.manual_seed(seed)
+        sync()
+        t0 = time.perf_counter()
+        with autocast(d):
+            model.generate(prompt, n, temperature=1.0, top_k=200, use_cache=use_cache, window_shift=window_shift)
+        sync()
+        return num_samples * n / (time.perf_counter() - t0)
+
+    tokens_per_s(8, True), tokens_per_s(8, False)  # warm up
+    in_window = min(block_size - prompt_len, max_new_tokens)
+    for n, what in ((max_new_tokens, f"{max_new_tokens} new tokens"),
+                    (in_window, f"the first {in_window} new tokens, before the window slides")):
+        uncached, cached = tokens_per_s(n, False), tokens_per_s(n, True)
+        print(f"sample {d}, {num_samples} x {what}: uncached {uncached:,.0f} tokens/s, "
+              f"KV cache {cached:,.0f} tokens/s ({cached / uncached:.1f}x)", end='')
+        if n > in_window:
+            shifted = tokens_per_s(n, True, block_size // 2)
+            print(f", KV cache with window_shift={block_size // 2} {shifted:,.0f} tokens/s "
+                  f"({shifted / uncached:.1f}x)", end='')
+        print()
