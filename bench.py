@@ -107,7 +107,7 @@ if mode in ('train', 'both'):
         model = GPT(config).to(device)
         optimizer = model.configure_optimizers(0.1, 6e-4, (0.9, 0.95), device_type)
         step_model = torch.compile(model) if compile else model
-        runs[d] = dict(model=model, step_model=step_model, optimizer=optimizer, times=[], losses=[])
+        runs[d] = dict(model=model, step_model=step_model, optimizer=optimizer, times=[], cpu_times=[], losses=[])
 
     def train_iters(r, d, n):
         for _ in range(n):
@@ -125,20 +125,23 @@ if mode in ('train', 'both'):
     for _ in range(rounds):
         for d, r in runs.items():
             sync()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             train_iters(r, d, iters_per_round)
             sync()
             r['times'].append((time.perf_counter() - t0) / iters_per_round)
+            r['cpu_times'].append((time.process_time() - c0) / iters_per_round)
     tokens = batch_size * block_size
-    base = None
+    base = base_cpu = None
     for d, r in runs.items():
-        dt = float(np.median(r['times']))
-        base = base or dt
+        dt, cpu = float(np.median(r['times'])), float(np.median(r['cpu_times']))
+        base, base_cpu = base or dt, base_cpu or cpu
         peak = peak_flops(device_type, ptdtypes[d] if d != 'float32' else torch.float32)
         mfu = r['model'].estimate_mfu(batch_size, dt, peak)
+        # CPU time of this process: on a shared machine a steadier measure than wall time (with one thread)
+        cpu_note = f"; CPU time {cpu * 1000:.2f} ms/iter, {base_cpu / cpu:.2f}x" if device_type == 'cpu' else ''
         print(f"train {d:>8}: {dt * 1000:8.2f} ms/iter (median of {rounds} rounds of {iters_per_round}), "
               f"{tokens / dt:10,.0f} tokens/s, MFU {mfu * 100:5.1f}% of {peak / 1e12:.3g} TFLOPS, "
-              f"{base / dt:.2f}x the first, loss {r['losses'][-1]:.3f}")
+              f"{base / dt:.2f}x the first, loss {r['losses'][-1]:.3f}{cpu_note}")
 
 if mode in ('sample', 'both'):
     model = GPT(config).to(device).eval()
