@@ -26,15 +26,11 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
-def cpu_bf16_autocast(x):
-    """Whether x is on a CPU under bf16 autocast, where attention and the output layer stay in fp32."""
-    return x.device.type == 'cpu' and torch.is_autocast_enabled('cpu')
-
-
 def attention(q, k, v, dropout_p, is_causal):
     """Scaled dot-product attention: flash / memory-efficient kernels where the device has them."""
-    if cpu_bf16_autocast(q):
-        # PyTorch's CPU attention is ~3x slower in bf16 than in fp32 (torch 2.13); autocast would cast back
+    if q.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
+        # PyTorch's CPU attention is ~3x slower in bf16 than in fp32 (torch 2.13), and autocast would cast
+        # fp32 inputs back down: run it in fp32 outside autocast; the matmuls around it stay in bf16
         with torch.autocast('cpu', enabled=False):
             return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p,
                                                   is_causal=is_causal)
@@ -189,12 +185,7 @@ class GPT(nn.Module):
             cache.pos += t
 
         if targets is not None:
-            if cpu_bf16_autocast(x):
-                # bf16 logits cost the CPU recipe ~0.01 of val loss; this small layer is cheap in fp32
-                with torch.autocast('cpu', enabled=False):
-                    logits = self.lm_head(x.float())
-            else:
-                logits = self.lm_head(x)
+            logits = self.lm_head(x)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         else:
             # at inference only the last position is needed; keep the time dim with [-1]

@@ -77,8 +77,11 @@ if compile:
 
 # encode the beginning of the prompt
 if start.startswith('FILE:'):
-    with open(start[5:], 'r', encoding='utf-8') as f:
-        start = f.read()
+    try:
+        with open(start[5:], 'r', encoding='utf-8') as f:
+            start = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"cannot read the prompt file {start[5:]} ({e}); check --start=FILE:path")
 try:
     start_ids = tok.encode(start)
 except ValueError as e:
