@@ -5,15 +5,6 @@ import torch
 from model import GPT, GPTConfig, KVCache, sample_logits
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    # tiny matmuls gain nothing from a second thread, and on a busy machine its barriers cost a time slice each
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope='module')
 def model():
     # float64 so that the cached and uncached paths' rounding differences cannot flip a greedy choice

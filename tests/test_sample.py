@@ -12,7 +12,6 @@ from conftest import ROOT, run
 from model import GPT, GPTConfig
 from tokenizer import GPT2_EOT
 
-ONE_THREAD = {'OMP_NUM_THREADS': '1'}  # a tiny model; a busy machine makes a second thread's barriers slow
 SEP = '---------------'
 
 
@@ -46,7 +45,7 @@ def bpe_ckpt(tmp_path_factory):
 
 
 def sample(ckpt, *args, check=True):
-    return run(['sample.py', f'--out_dir={ckpt}', '--max_new_tokens=60', *args], check=check, env=ONE_THREAD)
+    return run(['sample.py', f'--out_dir={ckpt}', '--max_new_tokens=60', *args], check=check)
 
 
 def samples(stdout, prompt):
@@ -93,7 +92,7 @@ def test_tokens_stream_while_generating(char_ckpt):
     # a million tokens take minutes; the first ones must be on stdout long before the end
     proc = subprocess.Popen([sys.executable, 'sample.py', f'--out_dir={char_ckpt}', '--start=ROMEO:',
                              '--num_samples=1', '--max_new_tokens=1000000'], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ, **ONE_THREAD))
+                            stderr=subprocess.DEVNULL)
     try:
         out = b''
         deadline = time.time() + 120
