@@ -76,7 +76,7 @@ ROWS = [
     ('scratch_over_checkpoint', 'ckpt', ['--init_from=scratch'], 2,
      r"ckpt.pt already exists and init_from='scratch' would overwrite it"),
     ('tokens_beyond_vocab', bad_tokens, ['--dataset=toobig'], 2,
-     r"data/toobig/train.bin holds token id \d+ but the model's vocab_size is 50304"),
+     r"data/toobig holds token id 59,997 but the model's vocabulary has only 50,304 ids"),
     ('out_dir_not_writable', 'file', [], 2, r"cannot write to out_dir .* \(Not a directory\)"),
     ('accumulation_not_divisible', 'torchrun', ['--gradient_accumulation_steps=3'], 1,
      r"gradient_accumulation_steps=3 does not divide by the 2 processes; use a multiple of 2"),
