@@ -143,7 +143,8 @@ def get_batch(split, seq=None, k=0):
     # a fresh memmap per batch avoids a known leak of np.memmap
     data = np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=token_dtype, mode='r')
     if seq is None:  # evaluation batch k of this process
-        ix = np.random.default_rng((7331, seed_offset, k)).integers(len(data) - block_size, size=batch_size).tolist()
+        rng = np.random.default_rng((7331, seed_offset, k))
+        ix = rng.integers(len(data) - block_size, size=batch_size).tolist()
     else:
         it, micro = divmod(seq, gradient_accumulation_steps)
         n = (it * ddp_world_size + seed_offset) * gradient_accumulation_steps + micro
