@@ -11,7 +11,7 @@ from checkpoint import kept_checkpoints, load_checkpoint
 from reliability_helpers import check, popen, train_cmd
 
 KILLS = 10
-MAX_ITERS = 30
+MAX_ITERS = 100000  # never reached while killing; the last run stops a few iterations further
 
 
 def mtime(out):
@@ -52,11 +52,12 @@ def test_sigkill_anywhere_leaves_a_loadable_checkpoint(shakespeare_char, tmp_pat
             load_checkpoint(kept)
     assert last_iter > 0 and mid_write >= 1, (last_iter, mid_write)
     # the last start resumes and finishes the run; the killed runs' temporary files are gone
-    _, log = check(train_cmd(*args))
+    last_args = [a for a in args if not a.startswith('--max_iters')] + [f'--max_iters={last_iter + 3}']
+    _, log = check(train_cmd(*last_args))
     m = re.search(r'Resuming training from', log)
     assert m, log[-2000:]
-    assert load_checkpoint(out)['iter_num'] == MAX_ITERS + 1
+    assert load_checkpoint(out)['iter_num'] == last_iter + 4
     assert not glob.glob(os.path.join(out, '*.tmp*'))
-    assert [os.path.basename(p) for p in kept_checkpoints(out)] == [f'ckpt-{MAX_ITERS:08d}.pt',
-                                                                    f'ckpt-{MAX_ITERS + 1:08d}.pt']
+    assert [os.path.basename(p) for p in kept_checkpoints(out)] == [f'ckpt-{last_iter + 3:08d}.pt',
+                                                                    f'ckpt-{last_iter + 4:08d}.pt']
     print(f"{KILLS} kills, {mid_write} in the middle of a checkpoint write, last checkpoint at iter {last_iter}")
