@@ -1,19 +1,59 @@
 """
 Checkpoints in the reference's format: out_dir/ckpt.pt holding a dict with model, optimizer,
 model_args, iter_num, best_val_loss and config. Shared by train.py, sample.py and the tools.
+
+train.py adds keys that nanoGPT ignores on resume: rng (every rank's python, numpy, torch and CUDA
+random states), scaler (the GradScaler's state) and wandb_run_id. Writes are atomic, so a crash at any
+moment leaves the last good checkpoint; keep>0 also keeps the last k as ckpt-ITER.pt beside it.
 """
 
+import glob
 import os
+import random
+import re
+import shutil
 
+import numpy as np
 import torch
+import torch.distributed as dist
+
+from configurator import fail
 
 CKPT_NAME = 'ckpt.pt'
 COMPILE_PREFIX = '_orig_mod.'  # torch.compile's wrapper; checkpoints from elsewhere may carry it
+SHAPE_KEYS = ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size')
 
 
-def save_checkpoint(out_dir, checkpoint):
+def has_checkpoint(out_dir):
+    return os.path.exists(os.path.join(out_dir, CKPT_NAME))
+
+
+def prepare_out_dir(out_dir):
+    """Create out_dir, prove it is writable and drop temporary files a killed run left behind."""
+    probe = os.path.join(out_dir, f'.write-test.{os.getpid()}')
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(probe, 'wb') as f:
+            f.write(b'ok')
+        os.remove(probe)
+    except OSError as e:
+        fail(f"cannot write to out_dir {out_dir!r} ({e.strerror}); choose a writable --out_dir")
+    for stale in glob.glob(os.path.join(out_dir, '*.tmp.*')):
+        os.remove(stale)
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(out_dir, checkpoint, keep=0):
     """Write out_dir/ckpt.pt atomically: a temporary file in the same folder, fsync'ed, then renamed,
-    so a crash at any moment leaves the previous checkpoint whole."""
+    so a crash at any moment leaves the previous checkpoint whole. With keep > 0 the same file is also
+    kept as ckpt-ITER.pt and only the newest keep of those stay."""
     path = os.path.join(out_dir, CKPT_NAME)
     tmp = f"{path}.tmp.{os.getpid()}"
     try:
@@ -21,15 +61,30 @@ def save_checkpoint(out_dir, checkpoint):
             torch.save(checkpoint, f)
             f.flush()
             os.fsync(f.fileno())
+        if keep > 0:
+            kept = os.path.join(out_dir, f"ckpt-{checkpoint.get('iter_num', 0):08d}.pt")
+            try:
+                os.link(tmp, kept + '.tmp.link')  # same bytes, no copy
+            except OSError:
+                shutil.copyfile(tmp, kept + '.tmp.link')
+            os.replace(kept + '.tmp.link', kept)
+            for old in kept_checkpoints(out_dir)[:-keep]:
+                os.remove(old)
         os.replace(tmp, path)
-        dir_fd = os.open(out_dir, os.O_RDONLY)  # make the rename itself durable
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(out_dir)  # make the rename itself durable
+    except OSError as e:  # disk full, quota, permissions: the previous ckpt.pt is untouched
+        fail(f"could not write a checkpoint to {out_dir} ({e.strerror}); the previous {CKPT_NAME} is intact. "
+             f"Free some space or choose another --out_dir, then resume with --init_from=resume")
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for leftover in (tmp, os.path.join(out_dir, 'ckpt-*.pt.tmp.link')):
+            for p in glob.glob(leftover):
+                os.remove(p)
+
+
+def kept_checkpoints(out_dir):
+    """The ckpt-ITER.pt files of out_dir, oldest first."""
+    paths = [p for p in glob.glob(os.path.join(out_dir, 'ckpt-*.pt')) if re.search(r'ckpt-\d+\.pt$', p)]
+    return sorted(paths)
 
 
 def load_checkpoint(out_dir, map_location='cpu'):
@@ -37,17 +92,70 @@ def load_checkpoint(out_dir, map_location='cpu'):
     strips torch.compile's '_orig_mod.' prefix from parameter names."""
     path = out_dir if out_dir.endswith('.pt') else os.path.join(out_dir, CKPT_NAME)
     if not os.path.exists(path):
-        raise SystemExit(f"error: no checkpoint at {path}; train one first, or check --out_dir")
+        fail(f"no checkpoint at {path}; train one first, check --out_dir, or use --init_from=auto")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # truncated zip, pickle errors
-        raise SystemExit(f"error: {path} is not a readable checkpoint ({type(e).__name__}: {e}); "
-                         f"it may be truncated or corrupt") from None
-    missing = [k for k in ('model', 'model_args') if k not in checkpoint]
+        older = [p for p in kept_checkpoints(os.path.dirname(path)) if os.path.abspath(p) != os.path.abspath(path)]
+        hint = f"; an older one is {older[-1]}: copy it to {path} to resume from it" if older else ""
+        fail(f"{path} is not a readable checkpoint ({type(e).__name__}); it is truncated or corrupt. "
+             f"It was left as it is{hint}")
+    missing = [k for k in ('model', 'model_args') if k not in checkpoint] if isinstance(checkpoint, dict) else ['all']
     if missing:
-        raise SystemExit(f"error: {path} lacks {', '.join(missing)}; it is not a checkpoint of this project or nanoGPT")
+        fail(f"{path} lacks {', '.join(missing)}; it is not a checkpoint of this project or nanoGPT")
     state = checkpoint['model']
     for k in list(state):
         if k.startswith(COMPILE_PREFIX):
             state[k[len(COMPILE_PREFIX):]] = state.pop(k)
     return checkpoint
+
+
+def check_shape(checkpoint, requested, defaults):
+    """On resume the model's shape comes from the checkpoint; a shape the user asked for (a value that
+    differs from train.py's default) and that differs from the checkpoint's is an error, not ignored."""
+    for k, v in requested.items():
+        have = checkpoint['model_args'].get(k)
+        if v != have and v != defaults[k]:
+            fail(f"the checkpoint's model has {k}={have!r} but --{k}={v!r} was asked for; drop --{k} "
+                 f"to resume it, or train the new shape into another --out_dir")
+
+
+def load_weights(model, checkpoint):
+    try:
+        model.load_state_dict(checkpoint['model'])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[1:2] or [str(e)[:200]]
+        fail(f"the checkpoint's weights do not fit its model_args {checkpoint['model_args']} "
+             f"({first[0].strip()}); it was not written by this project or nanoGPT for this model")
+
+
+# --- random state, per rank -------------------------------------------------------------------------
+
+def rng_state(device_type):
+    state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
+    if device_type == 'cuda':
+        state['cuda'] = torch.cuda.get_rng_state()
+    return state
+
+
+def all_rng_states(device_type):
+    """Every rank's random state, as a list indexed by rank (a collective call under DDP)."""
+    state = rng_state(device_type)
+    if not (dist.is_available() and dist.is_initialized()):
+        return [state]
+    states = [None] * dist.get_world_size()
+    dist.all_gather_object(states, state)
+    return states
+
+
+def restore_rng(states, rank, world_size, device_type):
+    """Restore this rank's random state; True when it could (same world size as when saved)."""
+    if not states or len(states) != world_size:
+        return False
+    state = states[rank]
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    if device_type == 'cuda' and 'cuda' in state:
+        torch.cuda.set_rng_state(state['cuda'])
+    return True

@@ -22,7 +22,9 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from checkpoint import load_checkpoint, save_checkpoint
+import failsafe
+from checkpoint import (all_rng_states, check_shape, has_checkpoint, load_checkpoint, load_weights, prepare_out_dir,
+                        restore_rng, save_checkpoint)
 from configurator import configure, fail
 from dataprep import check_dataset
 from model import GPT, GPTConfig, peak_flops
@@ -38,7 +40,10 @@ log_interval = 1
 eval_iters = 200
 eval_only = False  # if True, evaluate once and exit
 always_save_checkpoint = True  # if True, save a checkpoint at every evaluation, not only on a new best
-init_from = 'scratch'  # 'scratch', 'resume', 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl' or a local GPT-2 folder
+init_from = 'scratch'  # 'scratch', 'resume', 'auto', 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl' or a GPT-2 folder
+# 'auto' resumes when out_dir holds a checkpoint and starts from scratch when it does not (restarts, Kubernetes)
+overwrite_checkpoint = False  # let a new run (scratch, gpt2*) replace the checkpoint already in out_dir
+keep_checkpoints = 0  # also keep the last k checkpoints as out_dir/ckpt-ITER.pt (0: only ckpt.pt)
 # wandb logging
 wandb_log = False
 wandb_project = 'owt'
@@ -72,8 +77,17 @@ device = 'cuda'  # 'cpu', 'cuda', 'cuda:0', 'mps'
 dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float16'
 compile = True  # torch.compile the model (PyTorch 2.0+)
 # -----------------------------------------------------------------------------
+shape_defaults = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias)
 config = configure(globals())
 # -----------------------------------------------------------------------------
+if init_from not in ('scratch', 'resume', 'auto') and not init_from.startswith('gpt2') and not os.path.isdir(init_from):
+    fail(f"init_from={init_from!r} is none of scratch, resume, auto, gpt2, gpt2-medium, gpt2-large, gpt2-xl "
+         f"or a folder of GPT-2 weights")
+if init_from == 'auto':
+    init_from = 'resume' if has_checkpoint(out_dir) else 'scratch'
+if init_from != 'resume' and not eval_only and has_checkpoint(out_dir) and not overwrite_checkpoint:
+    fail(f"{out_dir}/ckpt.pt already exists and init_from={init_from!r} would overwrite it; continue it with "
+         f"--init_from=resume (or auto), pick a new --out_dir, or pass --overwrite_checkpoint=True")
 
 # DDP when launched by torchrun (it sets RANK)
 ddp = int(os.environ.get('RANK', -1)) != -1
@@ -101,7 +115,8 @@ else:
 tokens_per_iter = gradient_accumulation_steps * ddp_world_size * batch_size * block_size
 if master_process:
     print(f"tokens per iteration will be: {tokens_per_iter:,}")
-    os.makedirs(out_dir, exist_ok=True)
+    prepare_out_dir(out_dir)
+failsafe.catch_preemption()
 torch.manual_seed(1337 + seed_offset)
 torch.backends.cuda.matmul.allow_tf32 = True
 torch.backends.cudnn.allow_tf32 = True
@@ -121,15 +136,18 @@ meta = load_meta(data_dir)
 token_dtype = data_dtype(meta)
 
 
-def get_batch(split, seq=None):
+def get_batch(split, seq=None, k=0):
     """Random windows of the split. A training batch is this process's number seq (iter_num * GA + micro_step)
     and draws from its own seed, the global micro-batch number: process r's micro-step j of iteration i is
     global micro-batch (i * world + r) * GA + j, so the data is the same for any number of processes (2 with
-    GA k/2 see what 1 sees with GA k), evaluations do not shift it, and a resumed run continues it."""
+    GA k/2 see what 1 sees with GA k), evaluations do not shift it, and a resumed run continues it.
+    Evaluation batch k has its own seed too, so every eval sees the same batches and evaluating never moves
+    torch's RNG (dropout): resume stays exact."""
     # a fresh memmap per batch avoids a known leak of np.memmap
     data = np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=token_dtype, mode='r')
-    if seq is None:  # evaluation: torch's RNG
-        ix = torch.randint(len(data) - block_size, (batch_size,)).tolist()
+    if seq is None:  # evaluation batch k of this process
+        rng = np.random.default_rng((7331, seed_offset, k))
+        ix = rng.integers(len(data) - block_size, size=batch_size).tolist()
     else:
         it, micro = divmod(seq, gradient_accumulation_steps)
         n = (it * ddp_world_size + seed_offset) * gradient_accumulation_steps + micro
@@ -145,6 +163,7 @@ def get_batch(split, seq=None):
 
 iter_num = 0
 best_val_loss = 1e9
+wandb_run_id = None  # kept in the checkpoint so a resumed run logs on into the same wandb run
 
 meta_vocab_size = meta['vocab_size'] if meta else None
 if meta_vocab_size is not None and master_process:
@@ -164,13 +183,15 @@ elif init_from == 'resume':
     if master_process:
         print(f"Resuming training from {out_dir}")
     checkpoint = load_checkpoint(out_dir)
-    # the model's shape comes from the checkpoint; the command line cannot change it
+    # the model's shape comes from the checkpoint; asking for another one is an error
+    check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
     for k in ['n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size']:
         model_args[k] = checkpoint['model_args'][k]
     model = GPT(GPTConfig(**model_args))
-    model.load_state_dict(checkpoint['model'])
+    load_weights(model, checkpoint)
     iter_num = checkpoint['iter_num']
     best_val_loss = checkpoint['best_val_loss']
+    wandb_run_id = checkpoint.get('wandb_run_id')
 else:  # gpt2* or a local folder of GPT-2 weights
     try:
         model = GPT.from_pretrained(init_from, dict(dropout=dropout))
@@ -193,8 +214,12 @@ model.to(device)
 scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16' and device_type == 'cuda'))
 
 optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
+rng_states = None
 if checkpoint is not None:
     optimizer.load_state_dict(checkpoint['optimizer'])
+    if checkpoint.get('scaler'):
+        scaler.load_state_dict(checkpoint['scaler'])
+    rng_states = checkpoint.get('rng')
 checkpoint = None  # free up memory
 
 raw_model = model  # saved and evaluated: never the compiled or DDP wrapper, so no '_orig_mod.' prefix
@@ -214,7 +239,7 @@ def estimate_loss():
     for split in ['train', 'val']:
         losses = torch.zeros(eval_iters)
         for k in range(eval_iters):
-            X, Y = get_batch(split)
+            X, Y = get_batch(split, k=k)  # its own seed: not the training batches' nor torch's RNG
             with ctx:
                 _, loss = raw_model(X, Y)
             losses[k] = loss.item()
@@ -239,6 +264,11 @@ def get_lr(it):
 
 
 def save(reason):
+    """Called by every rank (they all hand their random state to rank 0); rank 0 writes."""
+    rng = all_rng_states(device_type)
+    if not master_process:
+        return
+    print(f"saving checkpoint to {out_dir} at iter {iter_num} ({reason})")
     save_checkpoint(out_dir, {
         'model': raw_model.state_dict(),
         'optimizer': optimizer.state_dict(),
@@ -246,23 +276,33 @@ def save(reason):
         'iter_num': iter_num,
         'best_val_loss': best_val_loss,
         'config': config,
-    })
-    print(f"saving checkpoint to {out_dir} ({reason})")
+        'rng': rng,
+        'scaler': scaler.state_dict(),
+        'wandb_run_id': wandb_run_id,
+    }, keep=keep_checkpoints)
 
 
 if wandb_log and master_process:
     import wandb
-    wandb.init(project=wandb_project, name=wandb_run_name, config=config)
+    wandb.init(project=wandb_project, name=wandb_run_name, config=config, id=wandb_run_id, resume='allow')
+    wandb_run_id = wandb.run.id
 # out_dir/log.jsonl: the run's record (see runlog.py); a resumed run continues it from the checkpoint's iter
 runlog = RunLog(out_dir, config, tokens_per_iter, iter_num if init_from == 'resume' else None,
                 wandb_log) if master_process else None
 
 # training loop
+running_mfu = -1.0
+# on a CPU, measured in the dtype it computes in; it draws random matmuls, so before restoring the RNG
+device_peak = peak_flops(device_type, ptdtype)
+if rng_states is not None and not restore_rng(rng_states, seed_offset, ddp_world_size, device_type):
+    torch.manual_seed(1337 + seed_offset + iter_num)  # another world size: fresh streams, not a replay
+    if master_process:
+        print(f"the checkpoint's random state is for {len(rng_states)} processes, not {ddp_world_size}: reseeded")
+start_iter = iter_num
 X, Y = get_batch('train', iter_num * gradient_accumulation_steps)  # first batch
 t0 = time.time()
 local_iter_num = 0  # iterations in this process's lifetime
-running_mfu = -1.0
-device_peak = peak_flops(device_type, ptdtype)  # on a CPU, measured in the dtype it computes in
+stop = False  # a preemption signal reached some rank
 while True:
 
     lr = get_lr(iter_num) if decay_lr else learning_rate
@@ -276,27 +316,35 @@ while True:
         if master_process:
             print(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
             runlog.eval(iter_num, losses, lr, running_mfu)  # also to wandb when wandb_log
-            improved = losses['val'] < best_val_loss
-            best_val_loss = min(best_val_loss, losses['val'])
-            if iter_num > 0 and (improved or always_save_checkpoint):
-                save('new best val loss' if improved else 'always_save_checkpoint')
+        # every rank has the same (all-reduced) losses, so all of them take the same decision
+        improved = losses['val'] < best_val_loss
+        best_val_loss = min(best_val_loss, losses['val'])  # only ever the best
+        if iter_num > start_iter and not eval_only and (improved or always_save_checkpoint):
+            save('new best val loss' if improved else 'always_save_checkpoint')
         t0 += time.time() - t_eval  # time spent evaluating is not training time
-    if eval_only:
+    if eval_only or iter_num > max_iters:  # the latter: resumed a finished run
         break
 
     # forward, backward and update, with gradient accumulation; DDP syncs grads on the last micro-step only
+    loss_sum = torch.zeros((), device=device)
     for micro_step in range(gradient_accumulation_steps):
         if ddp:
             model.require_backward_grad_sync = (micro_step == gradient_accumulation_steps - 1)
         with ctx:
             logits, loss = model(X, Y)
+            loss = failsafe.inject_fault(loss, iter_num, seed_offset)  # test-only, see failsafe.py
             loss = loss / gradient_accumulation_steps  # the loss is a mean over micro-steps
+        loss_sum += loss.detach()
         # prefetch the next batch while the GPU works
         X, Y = get_batch('train', iter_num * gradient_accumulation_steps + micro_step + 1)
         scaler.scale(loss).backward()
-    if grad_clip != 0.0:
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip != 0.0 else float('inf'))
+    # a NaN/inf on any rank stops every rank before the update; a signal on any rank stops all after it
+    bad_ranks, bad_grad, stop = failsafe.agree(loss_sum, grad_norm, not scaler.is_enabled(), seed_offset,
+                                               ddp_world_size, device)
+    if bad_ranks or bad_grad:
+        failsafe.stop_nonfinite(iter_num, seed_offset, bad_ranks, ddp)
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
@@ -314,10 +362,11 @@ while True:
     iter_num += 1
     local_iter_num += 1
 
-    if iter_num > max_iters:
+    if iter_num > max_iters or stop:
         break
 
-if master_process and not eval_only:
-    save('end of training')
+if local_iter_num > 0:  # a final checkpoint, also when preempted (then exit 0: the restart resumes)
+    save('stopped by a signal' if stop else 'end of training')
 if ddp:
+    dist.barrier()  # nobody leaves while rank 0 still writes
     dist.destroy_process_group()

@@ -1,0 +1,128 @@
+"""Exact resume, preemption and loss blow-ups: the real train.py, one process and two gloo processes."""
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from reliability_helpers import check, ckpt, popen, same_weights, torchrun_cmd, train_cmd
+
+ITERS = 20
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(shakespeare_char, tmp_path_factory):
+    """(checkpoint, out_dir) of one uninterrupted run of ITERS iterations, per world size (made on demand)."""
+    cache = {}
+
+    def get(nproc):
+        if nproc not in cache:
+            out = str(tmp_path_factory.mktemp(f'full{nproc}'))
+            cmd = train_cmd if nproc == 1 else (lambda *a: torchrun_cmd(nproc, *a))
+            check(cmd(f'--out_dir={out}', f'--max_iters={ITERS}'))
+            cache[nproc] = ckpt(out), out
+        return cache[nproc]
+    return get
+
+
+@pytest.mark.parametrize('nproc', [1, 2])
+def test_resume_is_exact(uninterrupted, tmp_path, nproc):
+    """ITERS iterations in one go == ITERS/2, then init_from=auto resume to ITERS: torch.equal weights."""
+    cmd = train_cmd if nproc == 1 else (lambda *a: torchrun_cmd(nproc, *a))
+    out = str(tmp_path / 'out')
+    check(cmd(f'--out_dir={out}', f'--max_iters={ITERS // 2}', '--init_from=auto'))
+    half = ckpt(out)
+    assert half['iter_num'] == ITERS // 2 + 1 and len(half['rng']) == nproc
+    _, log = check(cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto'))
+    assert f"Resuming training from {out}" in log
+    full, resumed = uninterrupted(nproc)[0], ckpt(out)
+    assert resumed['iter_num'] == full['iter_num'] == ITERS + 1
+    assert same_weights(full['model'], resumed['model'])
+    assert resumed['best_val_loss'] == full['best_val_loss']
+    if nproc > 1:
+        return
+    # and resuming a finished run trains nothing more and keeps the checkpoint as it is
+    before = os.path.getmtime(os.path.join(out, 'ckpt.pt'))
+    check(cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto'))
+    assert os.path.getmtime(os.path.join(out, 'ckpt.pt')) == before
+
+
+def wait_for_line(p, pattern, timeout=120):
+    """Read p's output until a line matches; returns (match, text so far)."""
+    seen, t0 = [], time.time()
+    for line in p.stdout:
+        seen.append(line)
+        m = re.search(pattern, line)
+        if m:
+            return m, ''.join(seen)
+        assert time.time() - t0 < timeout, ''.join(seen)
+    raise AssertionError(f"process ended before {pattern!r}:\n{''.join(seen)[-3000:]}")
+
+
+def test_sigterm_checkpoints_and_resumes(uninterrupted, tmp_path):
+    """SIGTERM mid-run: the step finishes, a checkpoint of that iteration, exit 0; the next start resumes
+    from it and ends with the very weights of an uninterrupted run."""
+    out = str(tmp_path / 'out')
+    p = popen(train_cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto'))
+    m, _ = wait_for_line(p, r'^iter 7:')  # past the checkpoint at iter 5, before the one at 10
+    p.send_signal(signal.SIGTERM)
+    rest = p.stdout.read()
+    assert p.wait(60) == 0, rest
+    m = re.search(r'saving checkpoint to \S+ at iter (\d+) \(stopped by a signal\)', rest)
+    assert m, rest
+    stopped_at = int(m.group(1))
+    assert 7 < stopped_at < ITERS
+    assert ckpt(out)['iter_num'] == stopped_at
+    _, log = check(train_cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto'))
+    assert f"Resuming training from {out}" in log
+    assert re.search(rf'^iter {stopped_at}:', log, re.M) and not re.search(rf'^iter {stopped_at - 1}:', log, re.M)
+    assert same_weights(uninterrupted(1)[0]['model'], ckpt(out)['model'])
+
+
+def test_sigterm_on_one_rank_stops_all(shakespeare_char, tmp_path):
+    """SIGTERM to rank 1 only: both ranks agree to stop after the same step, rank 0 checkpoints, all exit 0."""
+    out = str(tmp_path / 'out')
+    p = popen(torchrun_cmd(2, f'--out_dir={out}', '--max_iters=400'))
+    m, _ = wait_for_line(p, r'^iter 6:')
+    # the workers are torchrun's children; rank 1 has RANK=1 in its environment
+    kids = open(f'/proc/{p.pid}/task/{p.pid}/children').read().split()
+    rank1 = [int(k) for k in kids if b'RANK=1' in open(f'/proc/{k}/environ', 'rb').read().split(b'\0')]
+    assert len(rank1) == 1, kids
+    os.kill(rank1[0], signal.SIGTERM)
+    rest = p.stdout.read()
+    assert p.wait(60) == 0, rest
+    m = re.search(r'at iter (\d+) \(stopped by a signal\)', rest)
+    assert m, rest
+    assert ckpt(out)['iter_num'] == int(m.group(1)) < 400
+
+
+def test_nan_on_one_rank_stops_every_rank(shakespeare_char, tmp_path):
+    """A NaN loss on rank 1 at iter 8: both ranks stop before that update, non-zero exit, and the last
+    checkpoint is the one of iter 5, before the NaN."""
+    out = str(tmp_path / 'out')
+    code, log = check(torchrun_cmd(2, f'--out_dir={out}', f'--max_iters={ITERS}'), expect=None,
+                      env_extra={'NANOGPT_FAULT': 'nan@8:1'})
+    assert code != 0
+    assert 'error: non-finite loss on rank 1 at iter 8; every rank stopped before the update' in log
+    assert 'exitcode: 3' in log  # the NaN exit code, not a crash
+    assert not re.search(r'^iter 8:', log, re.M)  # no update logged for the bad step
+    assert ckpt(out)['iter_num'] == 5 and 'at iter 8' not in ''.join(re.findall(r'saving checkpoint.*', log))
+
+
+def test_nan_single_process_exit_code(shakespeare_char, tmp_path):
+    out = str(tmp_path / 'out')
+    code, log = check(train_cmd(f'--out_dir={out}', '--max_iters=20'), expect=3,
+                      env_extra={'NANOGPT_FAULT': 'nan@3:0'})
+    assert 'non-finite loss on rank 0 at iter 3' in log
+    assert not os.path.exists(os.path.join(out, 'ckpt.pt'))  # nothing was worth saving yet
+
+
+def test_eval_only_on_resume(uninterrupted, tmp_path):
+    """eval_only on a resumed checkpoint evaluates at its iteration and leaves the checkpoint untouched."""
+    out = uninterrupted(1)[1]
+    before = open(os.path.join(out, 'ckpt.pt'), 'rb').read()
+    _, log = check(train_cmd(f'--out_dir={out}', '--init_from=resume', '--eval_only=True'))
+    assert re.search(rf'^step {ITERS + 1}: train loss [\d.]+, val loss [\d.]+$', log, re.M), log
+    assert not re.search(r'^iter ', log, re.M)
+    assert open(os.path.join(out, 'ckpt.pt'), 'rb').read() == before
