@@ -16,7 +16,6 @@ old ones, so append(B) after prepare(A) equals prepare(A+B) and `cat` of the two
 """
 
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -28,6 +27,7 @@ from collections import deque
 
 import numpy as np
 
+from atomicfile import atomic_write
 from configurator import fail
 from tokenizer import GPT2_EOT, GPT2_VOCAB, data_dtype, gpt2_encoding, load_meta, local_copy
 
@@ -57,16 +57,8 @@ def fetch_text(path, url, local_relpath):
 
 def write_atomic(path, data):
     """Write bytes to path through a temporary file in the same folder, fsync'ed, then renamed."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def token_dtype(vocab_size):

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from atomicfile import atomic_write
 from runlog import read_log
 
 parser = argparse.ArgumentParser(description="Plot train and val loss curves of runs into a PNG.")
@@ -80,11 +81,6 @@ ax.grid(True, alpha=0.3)
 ax.legend()
 fig.tight_layout()
 # written under a temporary name, then renamed: never a half-written PNG under the real name
-tmp = f"{args.out}.tmp.{os.getpid()}"
-try:
-    fig.savefig(tmp, format='png')
-    os.replace(tmp, args.out)
-finally:
-    if os.path.exists(tmp):
-        os.remove(tmp)
+with atomic_write(args.out) as f:
+    fig.savefig(f, format='png')
 print(f"wrote {args.out}")

@@ -29,6 +29,8 @@ import os
 import sys
 import time
 
+from atomicfile import atomic_write
+
 LOG_NAME = 'log.jsonl'
 COLUMNS = ['kind', 'iter', 'tokens', 'train_loss', 'val_loss', 'lr', 'ms_per_iter', 'mfu_pct', 'time']
 REDONE_ON_RESUME = ('train', 'eval', 'resume')  # kinds that a resumed run writes again
@@ -69,17 +71,9 @@ def read_log(run):
 
 def _rewrite(path, rows):
     """Replace the log by rows, atomically: a crash leaves either the old or the new file."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, 'w') as f:
-            for row in rows:
-                f.write(json.dumps(row) + '\n')
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path, 'w') as f:
+        for row in rows:
+            f.write(json.dumps(row) + '\n')
 
 
 def _clean(x):

@@ -13,7 +13,6 @@ $ torchrun --nproc_per_node=8 --nnodes=2 --node_rank=0 --master_addr=123.456.123
 
 import math
 import os
-import sys
 import time
 from contextlib import nullcontext
 

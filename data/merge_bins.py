@@ -12,6 +12,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from atomicfile import atomic_write  # noqa: E402
 from configurator import fail  # noqa: E402
 from dataprep import load_summary, write_meta, write_summary  # noqa: E402
 from tokenizer import GPT2_VOCAB, data_dtype, load_meta  # noqa: E402
@@ -44,18 +45,10 @@ dtype = data_dtype(meta)
 os.makedirs(args.out_dir, exist_ok=True)
 for split in ('train', 'val'):
     dst = os.path.join(args.out_dir, f'{split}.bin')
-    tmp = f"{dst}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, 'wb') as out:
-            for d in args.dirs:
-                with open(os.path.join(d, f'{split}.bin'), 'rb') as f:
-                    shutil.copyfileobj(f, out, 16 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(dst) as out:
+        for d in args.dirs:
+            with open(os.path.join(d, f'{split}.bin'), 'rb') as f:
+                shutil.copyfileobj(f, out, 16 << 20)
 meta_path = os.path.join(args.out_dir, 'meta.pkl')
 if meta is not None:
     write_meta(meta_path, meta)

@@ -1,6 +1,5 @@
 """TinyStories (story text from plain and Instruct files, subsets, 9:1) and the Tang poems (characters)."""
 import itertools
-import os
 
 import numpy as np
 

@@ -1,6 +1,5 @@
 """model.py: the reference's parameter names, optimizer groups, block-size crop, GPT-2 weights from a
 local save_pretrained folder, and checkpoints that carry torch.compile's prefix."""
-import os
 
 import pytest
 import torch

@@ -1,5 +1,4 @@
 """Run records: the log train.py writes (also across a crash and a resume), plot.py and eval.py."""
-import json
 import math
 import os
 import signal

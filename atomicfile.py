@@ -1,0 +1,20 @@
+"""Writing a file so that it is either whole or absent: the one way every script here replaces a file."""
+
+import os
+from contextlib import contextmanager
+
+
+@contextmanager
+def atomic_write(path, mode='wb'):
+    """Yield a temporary file beside path; when the block succeeds it is flushed, fsync'ed and renamed over
+    path, when it fails it is removed. A crash at any moment leaves the old file (or none), never half of one."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
