@@ -221,11 +221,12 @@ if checkpoint is not None:
     rng_states = checkpoint.get('rng')
 checkpoint = None  # free up memory
 
-raw_model = model  # saved and evaluated: never the compiled or DDP wrapper, so no '_orig_mod.' prefix
+raw_model = model  # saved: never the compiled or DDP wrapper, so no '_orig_mod.' prefix
 if compile:
     if master_process:
         print("compiling the model... (takes a ~minute)")
     model = torch.compile(model)
+eval_model = model  # compiled when compile=True, and outside DDP: evaluation needs no gradient sync
 if ddp:
     model = DDP(model, device_ids=[ddp_local_rank] if device_type == 'cuda' else None)
 
@@ -240,7 +241,7 @@ def estimate_loss():
         for k in range(eval_iters):
             X, Y = get_batch(split, k=k)  # its own seed: not the training batches' nor torch's RNG
             with ctx:
-                _, loss = raw_model(X, Y)
+                _, loss = eval_model(X, Y)
             losses[k] = loss.item()
         mean = losses.mean().to(device)
         if ddp:
@@ -352,7 +353,7 @@ while True:
     dt = t1 - t0
     t0 = t1
     if iter_num % log_interval == 0 and master_process:
-        lossf = loss.item() * gradient_accumulation_steps  # a CPU-GPU sync point
+        lossf = loss_sum.item()  # mean over the micro-steps; a CPU-GPU sync point
         if local_iter_num >= 5:  # let the training loop settle a bit
             mfu = raw_model.estimate_mfu(batch_size * gradient_accumulation_steps, dt, device_peak)
             running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
