@@ -12,13 +12,12 @@ machine slows each of them alike; the ratio to the first is printed.
 
 import os
 import time
-from contextlib import nullcontext
 
 import numpy as np
 import torch
 
 from configurator import configure, fail
-from model import GPT, GPTConfig, peak_flops
+from model import GPT, GPTConfig, autocast_context, peak_flops
 from tokenizer import data_dtype, load_meta
 
 # -----------------------------------------------------------------------------
@@ -66,13 +65,6 @@ device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
 ptdtypes = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
 
-def autocast(d):
-    # as train.py: autocast on GPUs; on a CPU only for bfloat16
-    if d == 'float32' or (device_type == 'cpu' and d != 'bfloat16'):
-        return nullcontext()
-    return torch.amp.autocast(device_type=device_type, dtype=ptdtypes[d])
-
-
 def sync():
     if device_type == 'cuda':
         torch.cuda.synchronize()
@@ -84,11 +76,11 @@ if dataset:
         fail(f"no {data_dir}/train.bin: prepare the dataset first with python {data_dir}/prepare.py")
     meta = load_meta(data_dir)
     vocab_size = meta['vocab_size'] if meta else vocab_size
-    data = torch.from_numpy(np.fromfile(os.path.join(data_dir, 'train.bin'), dtype=data_dtype(meta)).astype(np.int64))
+    data = np.memmap(os.path.join(data_dir, 'train.bin'), dtype=data_dtype(meta), mode='r')  # may be 17 GB
 
     def get_batch():
-        ix = torch.randint(len(data) - block_size, (batch_size, 1)) + torch.arange(block_size + 1)
-        w = data[ix]
+        ix = torch.randint(len(data) - block_size, (batch_size,)).tolist()
+        w = torch.stack([torch.from_numpy(data[i:i + block_size + 1].astype(np.int64)) for i in ix])
         return w[:, :-1].to(device), w[:, 1:].contiguous().to(device)
 else:
     def get_batch():
@@ -112,7 +104,7 @@ if mode in ('train', 'both'):
     def train_iters(r, d, n):
         for _ in range(n):
             X, Y = get_batch()
-            with autocast(d):
+            with autocast_context(device_type, d):
                 _, loss = r['step_model'](X, Y)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(r['model'].parameters(), 1.0)
@@ -135,7 +127,7 @@ if mode in ('train', 'both'):
     for d, r in runs.items():
         dt, cpu = float(np.median(r['times'])), float(np.median(r['cpu_times']))
         base, base_cpu = base or dt, base_cpu or cpu
-        peak = peak_flops(device_type, ptdtypes[d] if d != 'float32' else torch.float32)
+        peak = peak_flops(device_type, ptdtypes[d])
         mfu = r['model'].estimate_mfu(batch_size, dt, peak)
         # CPU time of this process: on a shared machine a steadier measure than wall time (with one thread)
         cpu_note = f"; CPU time {cpu * 1000:.2f} ms/iter, {base_cpu / cpu:.2f}x" if device_type == 'cpu' else ''
@@ -152,7 +144,7 @@ if mode in ('sample', 'both'):
         torch.manual_seed(seed)
         sync()
         t0 = time.perf_counter()
-        with autocast(d):
+        with autocast_context(device_type, d):
             model.generate(prompt, n, temperature=1.0, top_k=200, use_cache=use_cache, window_shift=window_shift)
         sync()
         return num_samples * n / (time.perf_counter() - t0)

@@ -65,8 +65,10 @@ def save_checkpoint(out_dir, checkpoint, keep=0):
             kept = os.path.join(out_dir, f"ckpt-{checkpoint.get('iter_num', 0):08d}.pt")
             try:
                 os.link(tmp, kept + '.tmp.link')  # same bytes, no copy
-            except OSError:
+            except OSError:  # a filesystem without hard links: a copy, made durable before its rename
                 shutil.copyfile(tmp, kept + '.tmp.link')
+                with open(kept + '.tmp.link', 'rb+') as f:
+                    os.fsync(f.fileno())
             os.replace(kept + '.tmp.link', kept)
             for old in kept_checkpoints(out_dir)[:-keep]:
                 os.remove(old)
@@ -118,6 +120,15 @@ def check_shape(checkpoint, requested, defaults):
         if v != have and v != defaults[k]:
             fail(f"the checkpoint's model has {k}={have!r} but --{k}={v!r} was asked for; drop --{k} "
                  f"to resume it, or train the new shape into another --out_dir")
+
+
+def build_model(checkpoint):
+    """The GPT a checkpoint describes, with its weights."""
+    from model import GPT, GPTConfig
+    model = GPT(GPTConfig(**{k: checkpoint['model_args'][k] for k in SHAPE_KEYS + ('dropout',)
+                             if k in checkpoint['model_args']}))
+    load_weights(model, checkpoint)
+    return model
 
 
 def load_weights(model, checkpoint):

@@ -17,16 +17,15 @@ tokens of context), and
 
 import math
 import os
-from contextlib import nullcontext
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from checkpoint import load_checkpoint
+from checkpoint import build_model, load_checkpoint
 from configurator import configure, fail
-from model import GPT, GPTConfig
+from model import GPT, autocast_context
 from runlog import append_row
 from tokenizer import GPT2_EOT, GPT2_VOCAB, CharTokenizer, data_dtype, gpt2_encoding, load_meta, tokenizer_for
 
@@ -45,16 +44,14 @@ configure(globals())
 device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
 if dtype not in ('float32', 'bfloat16', 'float16'):
     fail(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
-ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
-ctx = nullcontext() if device_type == 'cpu' or dtype == 'float32' else torch.amp.autocast(device_type=device_type, dtype=ptdtype)
+ctx = autocast_context(device_type, dtype)
 torch.backends.cuda.matmul.allow_tf32 = dtype != 'float32'  # float32 means float32 matmuls
 
 # model
 config, iter_num, tokens = None, None, None
 if init_from == 'resume':
     checkpoint = load_checkpoint(out_dir)
-    model = GPT(GPTConfig(**checkpoint['model_args']))
-    model.load_state_dict(checkpoint['model'])
+    model = build_model(checkpoint)
     config = checkpoint.get('config', {})
     dataset = dataset or config.get('dataset', '')
     iter_num = checkpoint.get('iter_num')
@@ -130,7 +127,8 @@ bpb = nll / (math.log(2) * n_bytes)
 source = out_dir if init_from == 'resume' else init_from
 print(f"{source} on {dataset} val ({n_pred:,} tokens predicted, {n_bytes:,} bytes, windows of {B}):")
 print(f"loss {loss:.4f}, perplexity {ppl:.4f}, bits per byte {bpb:.4f}")
-path = append_row(out_dir, {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'val_loss': loss,
+log_dir = (os.path.dirname(out_dir) or '.') if out_dir.endswith('.pt') else out_dir  # a kept ckpt-ITER.pt
+path = append_row(log_dir, {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'val_loss': loss,
                             'perplexity': ppl, 'bpb': bpb, 'n_tokens': n_pred, 'n_bytes': n_bytes,
                             'dataset': dataset, 'model': source, 'block_size': B, 'dtype': dtype}, config)
 print(f"appended to {path}")

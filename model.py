@@ -7,6 +7,7 @@ parameter names and layout this follows so that their weights load directly.
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -320,6 +321,14 @@ def sample_logits(logits, temperature=1.0, top_k=None, top_p=None):
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -float('inf')))
     probs = F.softmax(logits, dim=-1)
     return torch.multinomial(probs, num_samples=1)
+
+
+def autocast_context(device_type, dtype):
+    """Mixed precision as every script here uses it: autocast on GPUs; on a CPU only for bfloat16 (fast where
+    the CPU computes bf16 natively, see docs/speed.md); float32 never."""
+    if dtype == 'float32' or (device_type == 'cpu' and dtype != 'bfloat16'):
+        return nullcontext()
+    return torch.amp.autocast(device_type=device_type, dtype=getattr(torch, dtype))
 
 
 # Dense bf16/fp16 tensor-core peaks in flop/s (no sparsity), by a substring of the CUDA device name.

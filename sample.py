@@ -6,14 +6,13 @@ $ python sample.py --init_from=gpt2-xl --start="What is the answer to life?" --n
 
 import os
 import sys
-from contextlib import nullcontext
 
 import torch
 
-from checkpoint import load_checkpoint
+from checkpoint import build_model, load_checkpoint
 from configurator import configure, fail
-from model import GPT, GPTConfig
-from tokenizer import GPT2Tokenizer, load_meta, tokenizer_for
+from model import GPT, autocast_context
+from tokenizer import GPT2_VOCAB, GPT2Tokenizer, load_meta, tokenizer_for
 
 # -----------------------------------------------------------------------------
 init_from = 'resume'  # 'resume' (from out_dir), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder
@@ -51,18 +50,20 @@ torch.cuda.manual_seed(seed)
 torch.backends.cuda.matmul.allow_tf32 = True
 torch.backends.cudnn.allow_tf32 = True
 device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
-ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
-ctx = nullcontext() if device_type == 'cpu' else torch.amp.autocast(device_type=device_type, dtype=ptdtype)
+ctx = autocast_context(device_type, dtype)
 
 # model
 if init_from == 'resume':
     checkpoint = load_checkpoint(out_dir)
-    model = GPT(GPTConfig(**checkpoint['model_args']))
-    model.load_state_dict(checkpoint['model'])
+    model = build_model(checkpoint)
     dataset = checkpoint.get('config', {}).get('dataset')
+    del checkpoint  # the optimizer state is not needed here
     meta = load_meta(os.path.join('data', dataset)) if dataset else None
     if meta is not None:
         print(f"Loading meta from {os.path.join('data', dataset, 'meta.pkl')}...")
+    elif model.config.vocab_size < GPT2_VOCAB:
+        fail(f"the model has {model.config.vocab_size} token ids, too few for GPT-2 BPE: it needs its dataset's "
+             f"vocabulary, data/{dataset}/meta.pkl, which is missing; run from the project's root or prepare the dataset")
     tok = tokenizer_for(meta)
 else:
     try:

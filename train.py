@@ -14,7 +14,6 @@ $ torchrun --nproc_per_node=8 --nnodes=2 --node_rank=0 --master_addr=123.456.123
 import math
 import os
 import time
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -22,11 +21,11 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import failsafe
-from checkpoint import (all_rng_states, check_shape, has_checkpoint, load_checkpoint, load_weights, prepare_out_dir,
-                        restore_rng, save_checkpoint)
+from checkpoint import (SHAPE_KEYS, all_rng_states, check_shape, has_checkpoint, load_checkpoint, load_weights,
+                        prepare_out_dir, restore_rng, save_checkpoint)
 from configurator import configure, fail
 from dataprep import check_dataset
-from model import GPT, GPTConfig, peak_flops
+from model import GPT, GPTConfig, autocast_context, peak_flops
 from runlog import RunLog
 from tokenizer import data_dtype, load_meta
 
@@ -123,8 +122,7 @@ if dtype not in ('float32', 'bfloat16', 'float16'):
     fail(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
 ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
 # autocast on GPUs; on a CPU only for bfloat16, which is fast where the CPU has native bf16 (see docs/speed.md)
-ctx = (nullcontext() if device_type == 'cpu' and dtype != 'bfloat16'
-       else torch.amp.autocast(device_type=device_type, dtype=ptdtype))
+ctx = autocast_context(device_type, dtype)
 
 # data: random windows of the memmapped token files
 data_dir = os.path.join('data', dataset)
@@ -184,7 +182,7 @@ elif init_from == 'resume':
     checkpoint = load_checkpoint(out_dir)
     # the model's shape comes from the checkpoint; asking for another one is an error
     check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
-    for k in ['n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size']:
+    for k in SHAPE_KEYS:
         model_args[k] = checkpoint['model_args'][k]
     model = GPT(GPTConfig(**model_args))
     load_weights(model, checkpoint)
@@ -196,7 +194,7 @@ else:  # gpt2* or a local folder of GPT-2 weights
         model = GPT.from_pretrained(init_from, dict(dropout=dropout))
     except ValueError as e:
         fail(str(e))
-    for k in ['n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size']:
+    for k in SHAPE_KEYS:
         model_args[k] = getattr(model.config, k)
 if block_size < model.config.block_size:
     model.crop_block_size(block_size)

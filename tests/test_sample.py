@@ -121,3 +121,13 @@ def test_bad_settings_fail_with_a_clear_error(char_ckpt, args, message):
     assert p.returncode == 2
     assert message in p.stderr
     assert SEP not in p.stdout
+
+
+def test_char_model_without_its_vocabulary_is_a_clear_error(char_ckpt, tmp_path):
+    """Run from another folder, data/shakespeare_char/meta.pkl is out of reach: GPT-2 BPE would feed ids
+    beyond a 65-token model, so sample.py refuses with the reason instead."""
+    p = run([os.path.join(ROOT, 'sample.py'), f'--out_dir={char_ckpt}', '--max_new_tokens=5', '--device=cpu'],
+            cwd=str(tmp_path), check=False)
+    assert p.returncode == 2
+    assert 'meta.pkl' in p.stderr and '65 token ids' in p.stderr
+    assert 'Traceback' not in p.stderr
