@@ -20,7 +20,6 @@ import os
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from checkpoint import build_model, load_checkpoint
@@ -117,8 +116,8 @@ with torch.no_grad(), tqdm(total=n_pred, unit='tok', desc=f"{dataset} val") as b
         x = torch.from_numpy(np.stack([val[s:s + T] for s in batch]).astype(np.int64)).to(device)
         y = torch.from_numpy(np.stack([val[s + 1:s + 1 + T] for s in batch]).astype(np.int64)).to(device)
         with ctx:
-            logits, _ = model(x, y)
-        nll += F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), reduction='sum').item()
+            _, loss = model(x, y)  # the mean over the batch's tokens; cross-entropy runs in fp32 under autocast
+        nll += loss.item() * y.numel()
         bar.update(len(batch) * T)
 
 loss = nll / n_pred

@@ -35,7 +35,7 @@ for d in args.dirs:
         if s is not None and s[f'{split}_tokens'] != n:
             note, bad = f"  MISMATCH: summary.json says {s[f'{split}_tokens']:,}", bad + 1
         if args.verify:
-            n2, sha, m = file_stats(path, dtype)
+            _, sha, m = file_stats(path, dtype)
             top = max(top, m)
             if s is not None and sha != s[f'{split}_sha256']:
                 note, bad = note + "  MISMATCH: sha256 differs from summary.json", bad + 1

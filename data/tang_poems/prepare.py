@@ -28,7 +28,7 @@ p.add_argument('--src', default=None, help='folder holding poet.tang.*.json (def
 p.add_argument('--out_dir', default=here)
 args = p.parse_args()
 
-src = args.src or (local_copy('tang_poems') if os.environ.get('NANOGPT_LOCAL_DATA') else None)
+src = args.src or local_copy('tang_poems')
 if src is None:  # download into data/tang_poems/raw/
     src = os.path.join(here, 'raw')
     os.makedirs(src, exist_ok=True)
