@@ -36,8 +36,8 @@ WORK = '.prepare'  # unfinished work of an interrupted prepare, inside out_dir
 SHARD_CHARS = 4_000_000  # characters of text per shard: the unit of work and of resuming
 
 
-def fetch_text(path, url, local_relpath):
-    """Make sure the text file at path exists, from $NANOGPT_LOCAL_DATA/local_relpath or url; return its text."""
+def fetch_file(path, url, local_relpath):
+    """Make sure the file at path exists, copied from $NANOGPT_LOCAL_DATA/local_relpath or downloaded from url."""
     if not os.path.exists(path):
         src = local_copy(local_relpath)
         if src is not None:
@@ -51,6 +51,11 @@ def fetch_text(path, url, local_relpath):
                 raise SystemExit(f"error: could not download {url} ({e}). Put the file at {path} yourself, "
                                  f"or set NANOGPT_LOCAL_DATA to a folder holding {local_relpath}") from None
         write_atomic(path, data)
+
+
+def fetch_text(path, url, local_relpath):
+    """fetch_file, then the file's text."""
+    fetch_file(path, url, local_relpath)
     with open(path, 'r', encoding='utf-8') as f:
         return f.read()
 

@@ -16,7 +16,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 from configurator import fail  # noqa: E402
-from dataprep import fetch_text, files_fingerprint, prepare_documents  # noqa: E402
+from dataprep import fetch_file, files_fingerprint, prepare_documents  # noqa: E402
 from tokenizer import local_copy  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +33,7 @@ if src is None:  # download into data/tang_poems/raw/
     src = os.path.join(here, 'raw')
     os.makedirs(src, exist_ok=True)
     for name in NAMES:
-        fetch_text(os.path.join(src, name), URL + name, f'tang_poems/{name}')
+        fetch_file(os.path.join(src, name), URL + name, f'tang_poems/{name}')
 files = [os.path.join(src, n) for n in NAMES]
 missing = [f for f in files if not os.path.exists(f)]
 if missing:
