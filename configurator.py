@@ -20,9 +20,10 @@ import sys
 CONFIG_TYPES = (int, float, bool, str)
 
 
-def config_keys(g):
-    """The knobs of a script: its public globals of a plain type."""
-    return [k for k, v in g.items() if not k.startswith('_') and isinstance(v, CONFIG_TYPES)]
+def config_keys(g, nullable=()):
+    """The knobs of a script: its public globals of a plain type (None for those in nullable), not CONSTANTS."""
+    return [k for k, v in g.items() if not k.startswith('_') and not k.isupper()
+            and (isinstance(v, CONFIG_TYPES) or (v is None and k in nullable))]
 
 
 def fail(msg):
@@ -56,7 +57,7 @@ def configure(g, argv=None, nullable=()):
     """Apply config files and --key=value arguments to the globals dict g; return the config dict
     (the plain-typed knobs and their final values). Keys in nullable may also be set to None."""
     argv = sys.argv[1:] if argv is None else argv
-    keys = config_keys(g)
+    keys = config_keys(g, nullable)
     for arg in argv:
         if not arg.startswith('--'):
             # a config file: run it, then take the plain values it defines
