@@ -24,13 +24,13 @@ temperature = 0.8  # 1.0 = no change, < 1.0 = less random, > 1.0 = more random, 
 top_k = 200  # retain only the top_k most likely tokens, clamp others to have 0 probability (None: all)
 top_p = 1.0  # nucleus sampling: keep the fewest most likely tokens whose probabilities sum to top_p (1.0: all)
 stop_at_eot = False  # end a sample at <|endoftext|> (GPT-2 tokenizer), without printing it
-window_shift = 1  # past block_size tokens, drop this many of the oldest at once: 1 is exact, more is faster
+window_shift = None  # past block_size tokens drop this many oldest at once; None: block_size // 8; 1: as nanoGPT, slow
 seed = 1337
 device = 'cuda' if torch.cuda.is_available() else 'cpu'  # 'cpu', 'cuda', 'cuda:0', 'mps'
 dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float16'
 compile = False  # use PyTorch 2.0 to compile the model to be faster
 # -----------------------------------------------------------------------------
-configure(globals(), nullable=('top_k',))
+configure(globals(), nullable=('top_k', 'window_shift'))
 # -----------------------------------------------------------------------------
 
 if temperature < 0:
@@ -39,8 +39,8 @@ if top_k is not None and top_k < 1:
     fail(f"top_k must be 1 or more, or None for no limit, not {top_k}")
 if not 0 < top_p <= 1:
     fail(f"top_p must be above 0 and at most 1 (1 keeps every token), not {top_p}")
-if window_shift < 1:
-    fail(f"window_shift must be 1 or more, not {window_shift}")
+if window_shift is not None and (type(window_shift) is not int or window_shift < 1):
+    fail(f"window_shift must be a whole number of tokens, 1 or more (or None for the default), not {window_shift!r}")
 if num_samples < 1 or max_new_tokens < 0:
     fail("num_samples must be 1 or more and max_new_tokens 0 or more")
 if dtype not in ('float32', 'bfloat16', 'float16'):
@@ -99,7 +99,7 @@ pending = []  # tokens of the first sample not printed yet: a BPE token can hold
 print(tok.decode(start_ids), end='', flush=True)
 with torch.no_grad(), ctx:
     # ids past the tokenizer's vocabulary (a model padded to 50304) are never drawn
-    shift = min(window_shift, model.config.block_size)
+    shift = window_shift and min(window_shift, model.config.block_size)
     for step in model.generate_tokens(x, max_new_tokens, temperature, top_k, top_p, tok.vocab_size, window_shift=shift):
         for i, t in enumerate(step[:, 0].tolist()):
             if done[i]:

@@ -16,12 +16,13 @@ def model():
     return m.double().eval()
 
 
+@pytest.mark.parametrize('window_shift', [1, 8, 32])
 @pytest.mark.parametrize('prompt_len', [1, 7, 32, 45, 100])  # block_size is 32
-def test_cached_greedy_equals_uncached(model, prompt_len):
+def test_cached_greedy_equals_uncached(model, prompt_len, window_shift):
     torch.manual_seed(prompt_len)
     idx = torch.randint(65, (3, prompt_len))
-    cached = model.generate(idx, 200, temperature=0)
-    uncached = model.generate(idx, 200, temperature=0, use_cache=False)
+    cached = model.generate(idx, 200, temperature=0, window_shift=window_shift)
+    uncached = model.generate(idx, 200, temperature=0, use_cache=False, window_shift=window_shift)
     assert cached.shape == (3, prompt_len + 200)
     assert torch.equal(cached, uncached)
     assert len(set(cached[:, prompt_len:].flatten().tolist())) > 10  # real text, not one repeated token
@@ -31,13 +32,17 @@ def test_cache_runs_one_position_per_step_until_the_window_is_full(model):
     lengths = []
     hook = model.transformer.wte.register_forward_hook(lambda mod, inp, out: lengths.append(inp[0].size(1)))
     try:
-        list(model.generate_tokens(torch.zeros(2, 5, dtype=torch.long), 30, temperature=0))
-        list(model.generate_tokens(torch.zeros(2, 5, dtype=torch.long), 30, temperature=0, use_cache=False))
+        list(model.generate_tokens(torch.zeros(2, 5, dtype=torch.long), 30, temperature=0, window_shift=1))
+        list(model.generate_tokens(torch.zeros(2, 5, dtype=torch.long), 30, temperature=0, use_cache=False,
+                                   window_shift=1))
+        list(model.generate_tokens(torch.zeros(2, 5, dtype=torch.long), 40, temperature=0))
     finally:
         hook.remove()
-    # prompt of 5, then one position per step up to 32; past it the window slides and is recomputed
+    # prompt of 5, then one position per step up to 32; past it the window slides by one and is recomputed
     assert lengths[:30] == [5] + [1] * 27 + [32, 32]
-    assert lengths[30:] == list(range(5, 32)) + [32, 32, 32]
+    assert lengths[30:60] == list(range(5, 32)) + [32, 32, 32]
+    # by default the window slides block_size // 8 = 4 tokens at a time: 29 are run again, then 3 more fit
+    assert lengths[60:] == [5] + [1] * 27 + [29, 1, 1, 1] * 3
 
 
 def test_window_shift_recomputes_once_per_shift_steps(model):
@@ -46,10 +51,14 @@ def test_window_shift_recomputes_once_per_shift_steps(model):
     idx = torch.randint(65, (2, 5))
     try:
         coarse = model.generate(idx, 60, temperature=0, window_shift=8)
+        cached_lengths, lengths[:] = lengths[:], []
+        model.generate(idx, 60, temperature=0, window_shift=8, use_cache=False)
     finally:
         hook.remove()
     # up to 32 positions as before; then 25 tokens are kept (dropping 8 at once) and 7 more fit
-    assert lengths == [5] + [1] * 27 + ([25] + [1] * 7) * 4
+    assert cached_lengths == [5] + [1] * 27 + ([25] + [1] * 7) * 4
+    # without the cache the same windows, each run whole
+    assert lengths == list(range(5, 33)) + list(range(25, 33)) * 4
     exact = model.generate(idx, 60, temperature=0)
     assert torch.equal(coarse[:, :33], exact[:, :33])  # the same until the window first slides
     with pytest.raises(ValueError, match='window_shift'):

@@ -115,6 +115,8 @@ def test_tokens_stream_while_generating(char_ckpt):
     (['--temperature=-0.5'], 'temperature must be 0'),
     (['--top_p=0'], 'top_p must be above 0'),
     (['--start='], 'the prompt is empty'),
+    (['--window_shift=0'], 'window_shift must be a whole number of tokens, 1 or more'),
+    (['--window_shift=half'], 'window_shift must be a whole number of tokens, 1 or more'),
 ])
 def test_bad_settings_fail_with_a_clear_error(char_ckpt, args, message):
     p = sample(char_ckpt, *args, check=False)

@@ -27,6 +27,8 @@ def test_bench_prints_train_and_sample_speed(shakespeare_char):
     out = p.stdout
     assert re.search(r'train  float32: +[\d.]+ ms/iter .* tokens/s, MFU .*1\.00x the first', out)
     assert re.search(r'train bfloat16: +[\d.]+ ms/iter .*x the first', out)
-    assert re.search(r'sample bfloat16, 2 x 24 new tokens: uncached [\d,]+ tokens/s, KV cache [\d,]+ tokens/s '
-                     r'\([\d.]+x\), KV cache with window_shift=8', out)
-    assert 'the first 15 new tokens, before the window slides' in out
+    speed = r'uncached [\d,]+ tokens/s, KV cache [\d,]+ tokens/s \([\d.]+x\)'
+    assert re.search(r'sample bfloat16, 2 x 24 new tokens, window_shift=2: ' + speed +
+                     r"; [\d.]+x nanoGPT's uncached window_shift=1", out)  # block_size // 8
+    assert re.search(r'sample bfloat16, 2 x 24 new tokens, window_shift=1: ' + speed + '\n', out)
+    assert re.search(r'sample bfloat16, 2 x the first 15 new tokens \(before the window is full\): ' + speed, out)
