@@ -3,11 +3,15 @@ Evaluate a checkpoint (out_dir/ckpt.pt) or GPT-2 weights on the whole val split 
 loss, perplexity and bits per byte, printed and appended to out_dir/log.jsonl (the run's record).
 $ python eval.py --out_dir=out-shakespeare-char --device=cpu
 $ python eval.py --init_from=gpt2 --dataset=shakespeare --out_dir=out-gpt2
+$ python eval.py --out_dir=out-shakespeare-char --window_shift=128   # the context sample.py gives
 
-The rule. val.bin holds tokens t[0], ..., t[N-1]. It is cut into non-overlapping windows of block_size
-(B) inputs: window k feeds t[kB : kB+B] and predicts t[kB+1 : kB+B+1]; the last window is shorter.
-So every token but t[0] is predicted exactly once, from the tokens before it in its window (1 to B
-tokens of context), and
+The rule. val.bin holds tokens t[0], ..., t[N-1]. Windows of block_size (B) inputs slide over it by
+window_shift (k) tokens, as sample.py's window does: the window at s feeds t[s : s+B] and predicts
+t[s+1 : s+B+1]; the first window counts all its predictions, every later one its last k (those the
+windows before it have not made); the last window may be shorter. So every token but t[0] is predicted
+exactly once, after its first B tokens from B-k+1 to B tokens of context. The default k = B cuts the text
+into non-overlapping windows (1 to B tokens of context); k = 1 gives every token the full B (and costs B
+times the forward passes). Then
     loss       = the mean cross-entropy, in nats, over these N-1 predictions
     perplexity = exp(loss)
     bpb        = loss * (N-1) / (ln 2 * n_bytes), n_bytes = the UTF-8 bytes of the text of t[1..N-1]:
@@ -20,6 +24,7 @@ import os
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from checkpoint import build_model, load_checkpoint
@@ -33,6 +38,7 @@ init_from = 'resume'  # 'resume' (out_dir/ckpt.pt), a gpt2 variant (e.g. 'gpt2-x
 out_dir = 'out'  # the checkpoint's folder; the numbers are appended to its log.jsonl (also for GPT-2 weights)
 dataset = ''  # a prepared data/<dataset>; default: the one the checkpoint was trained on
 block_size = 0  # window length; 0 = the model's block_size
+window_shift = 0  # the window slides by this many tokens; 0 = block_size (non-overlapping windows)
 batch_size = 8  # windows per forward pass
 device = 'cuda' if torch.cuda.is_available() else 'cpu'
 dtype = 'float32'  # 'bfloat16' or 'float16' are faster on a GPU but move the loss in its third decimal
@@ -70,6 +76,9 @@ model.to(device)
 B = block_size or model.config.block_size
 if B > model.config.block_size:
     fail(f"block_size={B} is larger than the model's {model.config.block_size}; use --block_size={model.config.block_size} or less")
+k = window_shift or B
+if not 1 <= k <= B:
+    fail(f"window_shift must be between 1 and the window's {B} tokens (0 for {B}), not {window_shift}")
 
 # data and the byte length of each token id
 data_dir = os.path.join('data', dataset)
@@ -105,29 +114,36 @@ n_bytes = int(byte_len[val[1:]].sum())
 if n_bytes == 0:
     fail(f"the text of {val_path} is empty (0 bytes), bits per byte are undefined")
 
-# windows: full ones in batches of batch_size, then the shorter last one on its own
-starts = list(range(0, n_pred, B))
-full = [s for s in starts if s + B <= n_pred]
-batches = [full[i:i + batch_size] for i in range(0, len(full), batch_size)] + [[s] for s in starts[len(full):]]
+# windows (start, length, first counted prediction); those of one length go in batches of batch_size
+windows = [(s, min(B, n_pred - s), 0 if s == 0 else B - k) for s in [0] + list(range(k, n_pred - B + k, k))]
+batches = []
+for w in windows:
+    if batches and len(batches[-1]) < batch_size and batches[-1][0][1] == w[1]:
+        batches[-1].append(w)
+    else:
+        batches.append([w])
 nll = 0.0  # total nats, summed in float64 on the host
 with torch.no_grad(), tqdm(total=n_pred, unit='tok', desc=f"{dataset} val") as bar:
     for batch in batches:
-        T = min(B, n_pred - batch[0])
-        x = torch.from_numpy(np.stack([val[s:s + T] for s in batch]).astype(np.int64)).to(device)
-        y = torch.from_numpy(np.stack([val[s + 1:s + 1 + T] for s in batch]).astype(np.int64)).to(device)
+        T = batch[0][1]
+        x = torch.from_numpy(np.stack([val[s:s + T] for s, _, _ in batch]).astype(np.int64)).to(device)
+        y = torch.from_numpy(np.stack([val[s + 1:s + 1 + T] for s, _, _ in batch]).astype(np.int64)).to(device)
         with ctx:
-            _, loss = model(x, y)  # the mean over the batch's tokens; cross-entropy runs in fp32 under autocast
-        nll += loss.item() * y.numel()
-        bar.update(len(batch) * T)
+            logits, _ = model(x, y)
+        token_nll = F.cross_entropy(logits.float().view(-1, V), y.view(-1), reduction='none').view(len(batch), T)
+        counted = torch.arange(T, device=device)[None, :] >= torch.tensor([f for _, _, f in batch], device=device)[:, None]
+        nll += token_nll[counted].double().sum().item()
+        bar.update(int(counted.sum()))
 
 loss = nll / n_pred
 ppl = math.exp(loss)
 bpb = nll / (math.log(2) * n_bytes)
 source = out_dir if init_from == 'resume' else init_from
-print(f"{source} on {dataset} val ({n_pred:,} tokens predicted, {n_bytes:,} bytes, windows of {B}):")
+print(f"{source} on {dataset} val ({n_pred:,} tokens predicted, {n_bytes:,} bytes, windows of {B} sliding by {k}):")
 print(f"loss {loss:.4f}, perplexity {ppl:.4f}, bits per byte {bpb:.4f}")
 log_dir = (os.path.dirname(out_dir) or '.') if out_dir.endswith('.pt') else out_dir  # a kept ckpt-ITER.pt
 path = append_row(log_dir, {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'val_loss': loss,
                             'perplexity': ppl, 'bpb': bpb, 'n_tokens': n_pred, 'n_bytes': n_bytes,
-                            'dataset': dataset, 'model': source, 'block_size': B, 'dtype': dtype}, config)
+                            'dataset': dataset, 'model': source, 'block_size': B, 'window_shift': k,
+                            'dtype': dtype}, config)
 print(f"appended to {path}")

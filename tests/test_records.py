@@ -168,6 +168,20 @@ def test_eval_whole_val_split_matches_direct_loss(tmp_path):
     assert abs(row['perplexity'] - math.exp(row['val_loss'])) < 1e-9
     assert f"loss {row['val_loss']:.4f}, perplexity {row['perplexity']:.4f}, bits per byte {row['bpb']:.4f}" in p.stdout
 
+    # window_shift=k: the window slides k tokens at a time; target j > B sees t[s:j], s the first multiple of k
+    # with s + B >= j (the context sampling with window_shift=k gives it)
+    for k in (1, 3):
+        run([os.path.join(ROOT, 'eval.py'), '--out_dir=out', '--device=cpu', f'--window_shift={k}'], cwd=str(tmp_path))
+        row = [r for r in read_log(str(tmp_path / 'out'))[1] if r['kind'] == 'evaluate'][-1]
+        nll = []
+        with torch.no_grad():
+            for j in range(1, len(val)):
+                s = 0 if j <= B else -(-(j - B) // k) * k
+                logits, _ = model(val[s:j][None])
+                nll.append(-torch.log_softmax(logits[0, -1].double(), -1)[val[j]])
+        assert row['n_tokens'] == len(nll) and row['window_shift'] == k
+        assert abs(row['val_loss'] - torch.stack(nll).mean().item()) < 1e-5
+
     # a dataset of another vocabulary: a short error, exit 2, the record untouched
     d = tmp_path / 'data' / 'abc'
     d.mkdir()
