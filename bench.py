@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from configurator import configure, fail
-from model import GPT, GPTConfig, autocast_context, peak_flops
+from model import GPT, GPTConfig, autocast_context, default_window_shift, peak_flops
 from tokenizer import data_dtype, load_meta
 
 # -----------------------------------------------------------------------------
@@ -140,7 +140,7 @@ if mode in ('sample', 'both'):
     model = GPT(config).to(device).eval()
     prompt = torch.randint(vocab_size, (num_samples, prompt_len), device=device)
     d = dtypes[-1]
-    shift = window_shift or max(1, block_size // 8)  # sample.py's default
+    shift = window_shift or default_window_shift(block_size)  # sample.py's default
 
     def tokens_per_s(n, use_cache, window_shift):
         torch.manual_seed(seed)

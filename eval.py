@@ -129,7 +129,7 @@ with torch.no_grad(), tqdm(total=n_pred, unit='tok', desc=f"{dataset} val") as b
         x = torch.from_numpy(np.stack([val[s:s + T] for s, _, _ in batch]).astype(np.int64)).to(device)
         y = torch.from_numpy(np.stack([val[s + 1:s + 1 + T] for s, _, _ in batch]).astype(np.int64)).to(device)
         with ctx:
-            logits, _ = model(x, y)
+            logits, _ = model(x, y)  # with targets the model gives every position's logits
         token_nll = F.cross_entropy(logits.float().view(-1, V), y.view(-1), reduction='none').view(len(batch), T)
         counted = torch.arange(T, device=device)[None, :] >= torch.tensor([f for _, _, f in batch], device=device)[:, None]
         nll += token_nll[counted].double().sum().item()

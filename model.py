@@ -282,7 +282,7 @@ class GPT(nn.Module):
         with window_shift=1, once every k steps with window_shift=k."""
         block = self.config.block_size
         if window_shift is None:
-            window_shift = max(1, block // 8)
+            window_shift = default_window_shift(block)
         if not 1 <= window_shift <= block:
             raise ValueError(f"window_shift must be between 1 and block_size ({block}), not {window_shift}")
         window = idx[:, -block:]
@@ -306,6 +306,11 @@ class GPT(nn.Module):
         """idx (b, t) with max_new_tokens generated tokens appended; see generate_tokens."""
         new = self.generate_tokens(idx, max_new_tokens, temperature, top_k, top_p, vocab_size, use_cache, window_shift)
         return torch.cat([idx] + list(new), dim=1)
+
+
+def default_window_shift(block_size):
+    """How many tokens a full window drops at once unless told: each token keeps at least 7/8 of a context."""
+    return max(1, block_size // 8)
 
 
 def sample_logits(logits, temperature=1.0, top_k=None, top_p=None):
