@@ -43,17 +43,14 @@ def agree(loss, grad_norm, check_grad, rank, world_size, device):
     return bad_ranks, bool(flags[-2]), bool(flags[-1])
 
 
-def stop_nonfinite(iter_num, rank, bad_ranks, ddp):
-    """Every rank stops before the update; nothing is checkpointed after the last good step."""
+def report_nonfinite(iter_num, rank, bad_ranks):
+    """Every rank stops before the update (train.py then exits NONFINITE_EXIT); nothing is checkpointed after
+    the last good step."""
     if rank == 0:
         what = f"loss on rank {', '.join(map(str, bad_ranks))}" if bad_ranks else "gradient norm"
         print(f"error: non-finite {what} at iter {iter_num}; every rank stopped before the update and the last "
               f"checkpoint is left as it was. Lower --learning_rate, set --grad_clip or use bfloat16/float32, "
               f"then resume with --init_from=resume", file=sys.stderr, flush=True)
-    if ddp:
-        dist.barrier()
-        dist.destroy_process_group()
-    sys.exit(NONFINITE_EXIT)
 
 
 # test-only fault injection, read in this one place: NANOGPT_FAULT=nan@ITER:RANK makes that rank's loss NaN

@@ -11,8 +11,10 @@ DDP across 2 nodes (run on each, with its --node_rank):
 $ torchrun --nproc_per_node=8 --nnodes=2 --node_rank=0 --master_addr=123.456.123.456 --master_port=1234 train.py
 """
 
+import gc
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -301,6 +303,7 @@ X, Y = get_batch('train', iter_num * gradient_accumulation_steps)  # first batch
 t0 = time.time()
 local_iter_num = 0  # iterations in this process's lifetime
 stop = False  # a preemption signal reached some rank
+nonfinite = False  # a NaN/inf loss or gradient on some rank: stop, checkpoint nothing, exit 3
 while True:
 
     lr = get_lr(iter_num) if decay_lr else learning_rate
@@ -342,7 +345,9 @@ while True:
     bad_ranks, bad_grad, stop = failsafe.agree(loss_sum, grad_norm, not scaler.is_enabled(), seed_offset,
                                                ddp_world_size, device)
     if bad_ranks or bad_grad:
-        failsafe.stop_nonfinite(iter_num, seed_offset, bad_ranks, ddp)
+        failsafe.report_nonfinite(iter_num, seed_offset, bad_ranks)
+        nonfinite = True
+        break
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
@@ -363,8 +368,14 @@ while True:
     if iter_num > max_iters or stop:
         break
 
-if local_iter_num > 0:  # a final checkpoint, also when preempted (then exit 0: the restart resumes)
+if local_iter_num > 0 and not nonfinite:  # a final checkpoint, also when preempted (exit 0: the restart resumes)
     save('stopped by a signal' if stop else 'end of training')
 if ddp:
     dist.barrier()  # nobody leaves while rank 0 still writes
     dist.destroy_process_group()
+    # DDP still holds the process group: free it now, so that its gloo threads finish before Python's
+    # teardown, where a thread that needs the GIL aborts the process
+    del model
+    gc.collect()
+if nonfinite:
+    sys.exit(failsafe.NONFINITE_EXIT)
