@@ -16,9 +16,11 @@ import time
 import numpy as np
 import torch
 
-from configurator import configure, fail
-from model import GPT, GPTConfig, autocast_context, default_window_shift, peak_flops
-from tokenizer import data_dtype, load_meta
+from configurator import configure
+from model import GPT, GPTConfig, default_window_shift
+from nanogpt.dataset import bin_dtype, dataset_dir, load_meta
+from nanogpt.device import autocast_context, peak_flops, setup
+from nanogpt.errors import fail
 
 # -----------------------------------------------------------------------------
 mode = 'train'  # 'train', 'sample' or 'both'
@@ -55,14 +57,10 @@ if mode not in ('train', 'sample', 'both'):
     fail(f"mode must be train, sample or both, not {mode!r}")
 dtypes = dtype.split(',')
 for d in dtypes:
-    if d not in ('float32', 'bfloat16', 'float16'):
-        fail(f"dtype must be float32, bfloat16 or float16 (or several, comma-separated), not {d!r}")
+    device_type, _ = setup(device, d)  # each dtype checked; every one gets its own autocast below
 if threads:
     torch.set_num_threads(threads)
 torch.manual_seed(seed)
-torch.backends.cuda.matmul.allow_tf32 = True
-torch.backends.cudnn.allow_tf32 = True
-device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
 ptdtypes = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
 
@@ -72,12 +70,10 @@ def sync():
 
 
 if dataset:
-    data_dir = os.path.join('data', dataset)
-    if not os.path.exists(os.path.join(data_dir, 'train.bin')):
-        fail(f"no {data_dir}/train.bin: prepare the dataset first with python {data_dir}/prepare.py")
+    data_dir = dataset_dir(dataset, splits=('train',))
     meta = load_meta(data_dir)
     vocab_size = meta['vocab_size'] if meta else vocab_size
-    data = np.memmap(os.path.join(data_dir, 'train.bin'), dtype=data_dtype(meta), mode='r')  # may be 17 GB
+    data = np.memmap(os.path.join(data_dir, 'train.bin'), dtype=bin_dtype(data_dir), mode='r')  # may be 17 GB
 
     def get_batch():
         ix = torch.randint(len(data) - block_size, (batch_size,)).tolist()

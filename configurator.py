@@ -17,6 +17,8 @@ import ast
 import difflib
 import sys
 
+from nanogpt.errors import fail
+
 CONFIG_TYPES = (int, float, bool, str)
 
 
@@ -24,11 +26,6 @@ def config_keys(g, nullable=()):
     """The knobs of a script: its public globals of a plain type (None for those in nullable), not CONSTANTS."""
     return [k for k, v in g.items() if not k.startswith('_') and not k.isupper()
             and (isinstance(v, CONFIG_TYPES) or (v is None and k in nullable))]
-
-
-def fail(msg):
-    print(f"error: {msg}", file=sys.stderr)
-    sys.exit(2)
 
 
 def unknown(key, keys):

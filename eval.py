@@ -27,11 +27,13 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from checkpoint import build_model, load_checkpoint
-from configurator import configure, fail
-from model import GPT, autocast_context
-from runlog import append_row
-from tokenizer import GPT2_EOT, GPT2_VOCAB, CharTokenizer, data_dtype, gpt2_encoding, load_meta, tokenizer_for
+from configurator import configure
+from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
+from nanogpt.dataset import bin_dtype, dataset_dir, load_meta
+from nanogpt.device import setup
+from nanogpt.errors import fail
+from nanogpt.runlog import append_row
+from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, tokenizer_for
 
 # -----------------------------------------------------------------------------
 init_from = 'resume'  # 'resume' (out_dir/ckpt.pt), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder
@@ -46,11 +48,7 @@ dtype = 'float32'  # 'bfloat16' or 'float16' are faster on a GPU but move the lo
 configure(globals())
 # -----------------------------------------------------------------------------
 
-device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
-if dtype not in ('float32', 'bfloat16', 'float16'):
-    fail(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
-ctx = autocast_context(device_type, dtype)
-torch.backends.cuda.matmul.allow_tf32 = dtype != 'float32'  # float32 means float32 matmuls
+device_type, ctx = setup(device, dtype, tf32=dtype != 'float32')  # float32 means float32 matmuls
 
 # model
 config, iter_num, tokens = None, None, None
@@ -58,17 +56,16 @@ if init_from == 'resume':
     checkpoint = load_checkpoint(out_dir)
     model = build_model(checkpoint)
     config = checkpoint.get('config', {})
+    dataset_given = bool(dataset)
     dataset = dataset or config.get('dataset', '')
     iter_num = checkpoint.get('iter_num')
     if iter_num is not None and {'gradient_accumulation_steps', 'batch_size', 'block_size'} <= set(config):
         tokens = iter_num * config['gradient_accumulation_steps'] * config['batch_size'] * config['block_size']
     checkpoint = None
 else:
-    try:
-        model = GPT.from_pretrained(init_from, dict(dropout=0.0))
-    except ValueError as e:
-        fail(str(e))
+    model = load_gpt2(init_from)
     config = {'init_from': init_from}
+    dataset_given = True
 if not dataset:
     fail("no dataset to evaluate on: pass --dataset=NAME (a prepared data/NAME)")
 model.eval()
@@ -81,23 +78,15 @@ if not 1 <= k <= B:
     fail(f"window_shift must be between 1 and the window's {B} tokens (0 for {B}), not {window_shift}")
 
 # data and the byte length of each token id
-data_dir = os.path.join('data', dataset)
+data_dir = dataset_dir(dataset, splits=('val',), source=None if dataset_given else f"{out_dir}/ckpt.pt")
 val_path = os.path.join(data_dir, 'val.bin')
-if not os.path.exists(val_path):
-    fail(f"no {val_path}: prepare the dataset first with python {data_dir}/prepare.py")
 meta = load_meta(data_dir)
-val = np.memmap(val_path, dtype=data_dtype(meta), mode='r')
+val = np.memmap(val_path, dtype=bin_dtype(data_dir), mode='r')
 N = len(val)
 if N < 2:
     fail(f"{val_path} holds {N} tokens; at least 2 are needed to predict one")
 tok = tokenizer_for(meta)
-if isinstance(tok, CharTokenizer):
-    byte_len = np.zeros(tok.vocab_size, dtype=np.int64)
-    for i, ch in tok.itos.items():
-        byte_len[i] = len(ch.encode('utf-8'))
-else:
-    enc = gpt2_encoding()
-    byte_len = np.array([0 if i == GPT2_EOT else len(enc.decode_single_token_bytes(i)) for i in range(GPT2_VOCAB)])
+byte_len = np.array([len(tok.token_bytes(i)) for i in range(tok.vocab_size)], dtype=np.int64)
 # the model must have been trained on this tokenization, or its ids mean other things
 V = model.config.vocab_size
 if isinstance(tok, CharTokenizer) and V != tok.vocab_size:

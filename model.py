@@ -6,8 +6,6 @@ parameter names and layout this follows so that their weights load directly.
 
 import math
 import os
-import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -30,7 +28,7 @@ class LayerNorm(nn.Module):
 def attention(q, k, v, dropout_p, is_causal):
     """Scaled dot-product attention: flash / memory-efficient kernels where the device has them."""
     if q.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
-        # PyTorch's CPU attention is ~3x slower in bf16 than in fp32 (torch 2.13), and autocast would cast
+        # PyTorch's CPU attention is much slower in bf16 than in fp32 (docs/speed.md), and autocast would cast
         # fp32 inputs back down: run it in fp32 outside autocast; the matmuls around it stay in bf16
         with torch.autocast('cpu', enabled=False):
             return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p,
@@ -115,7 +113,13 @@ class KVCache:
         end = self.pos + T
         self.k[layer, :, :, self.pos:end] = k
         self.v[layer, :, :, self.pos:end] = v
+        if layer == self.n_layer - 1:  # the last layer has stored its keys: these positions are cached
+            self.pos = end
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def reset(self):
+        """Forget every position (the window moved): the next forward starts again at position 0."""
+        self.pos = 0
 
 
 @dataclass
@@ -182,8 +186,6 @@ class GPT(nn.Module):
         for i, block in enumerate(self.transformer.h):
             x = block(x, cache, i)
         x = self.transformer.ln_f(x)
-        if cache is not None:
-            cache.pos += t
 
         if targets is not None:
             logits = self.lm_head(x)
@@ -260,7 +262,7 @@ class GPT(nn.Module):
         return 6 * N + 12 * L * H * Q * T
 
     def estimate_mfu(self, fwdbwd_per_iter, dt, peak_flops):
-        """Model flops utilization: achieved flops over the device's peak (see peak_flops below)."""
+        """Model flops utilization: achieved flops over the device's peak (nanogpt/device.py's peak_flops)."""
         flops_per_iter = self.flops_per_token() * self.config.block_size * fwdbwd_per_iter
         return flops_per_iter / dt / peak_flops
 
@@ -274,8 +276,8 @@ class GPT(nn.Module):
         The model sees a window of at most block_size tokens: the prompt's last ones, then each new token is
         added. When a new token overflows the window, its window_shift oldest tokens are dropped: 1 slides the
         window a token at a time, as the reference does, so that every token sees block_size tokens of context;
-        k sees between block_size - k + 1 and block_size. The default, block_size // 8, cost 0.0013 nats of
-        val loss on shakespeare_char (docs/speed.md). The tokens do not depend on use_cache.
+        k sees between block_size - k + 1 and block_size. The default, block_size // 8, keeps at least 7/8 of a
+        context; what it costs in loss is measured in docs/speed.md. The tokens do not depend on use_cache.
 
         With use_cache, the window is run once and each step then computes only the new position. A slid
         window moves every token in it to a new (absolute, learned) position, so it is run again: at every step
@@ -297,7 +299,7 @@ class GPT(nn.Module):
             if window.size(1) > block:
                 window = window[:, window_shift:]
                 if use_cache:
-                    cache.pos = 0  # every position has moved: run the whole window next step
+                    cache.reset()  # every position has moved: run the whole window next step
             yield idx_next
 
     @torch.no_grad()
@@ -332,48 +334,3 @@ def sample_logits(logits, temperature=1.0, top_k=None, top_p=None):
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -float('inf')))
     probs = F.softmax(logits, dim=-1)
     return torch.multinomial(probs, num_samples=1)
-
-
-def autocast_context(device_type, dtype):
-    """Mixed precision as every script here uses it: autocast on GPUs; on a CPU only for bfloat16 (fast where
-    the CPU computes bf16 natively, see docs/speed.md); float32 never."""
-    if dtype == 'float32' or (device_type == 'cpu' and dtype != 'bfloat16'):
-        return nullcontext()
-    return torch.amp.autocast(device_type=device_type, dtype=getattr(torch, dtype))
-
-
-# Dense bf16/fp16 tensor-core peaks in flop/s (no sparsity), by a substring of the CUDA device name.
-# More specific names come first ("H100 PCIe" before "H100").
-GPU_PEAK_FLOPS = [
-    ('H200', 989e12), ('H100 PCIe', 756e12), ('H100 NVL', 835e12), ('H100', 989e12), ('H800', 989e12),
-    ('B200', 2250e12), ('A100', 312e12), ('A800', 312e12), ('A10G', 70e12), ('A10', 125e12),
-    ('A6000', 155e12), ('L40S', 362e12), ('L40', 181e12), ('L4', 121e12), ('V100', 125e12),
-    ('T4', 65e12), ('4090', 165e12), ('4080', 97e12), ('3090', 71e12), ('3080', 60e12),
-]
-_cpu_peak = {}
-
-
-def peak_flops(device_type, dtype=torch.float32):
-    """The peak flop/s that MFU is measured against: a table for known GPUs (bf16), the A100's 312 TFLOPS
-    for an unknown GPU as the reference assumes, and on a CPU the best rate of a 512x512 matmul measured
-    here in the dtype the model computes in (bf16 under bf16 autocast, else fp32), cached."""
-    if device_type == 'cuda':
-        name = torch.cuda.get_device_name()
-        for key, flops in GPU_PEAK_FLOPS:
-            if key in name:
-                return flops
-        return 312e12
-    dtype = torch.bfloat16 if dtype == torch.bfloat16 else torch.float32
-    if dtype not in _cpu_peak:
-        n = 512
-        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-        for _ in range(3):
-            a @ b
-        best = float('inf')
-        for _ in range(5):  # the best of several: other processes may take the CPU for a while
-            t0 = time.perf_counter()
-            for _ in range(4):
-                a @ b
-            best = min(best, (time.perf_counter() - t0) / 4)
-        _cpu_peak[dtype] = 2 * n ** 3 / best
-    return _cpu_peak[dtype]

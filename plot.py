@@ -12,8 +12,9 @@ import argparse
 import os
 import sys
 
-from atomicfile import atomic_write
-from runlog import read_log
+from nanogpt.atomicfile import atomic_write
+from nanogpt.errors import fail
+from nanogpt.runlog import read_log
 
 parser = argparse.ArgumentParser(description="Plot train and val loss curves of runs into a PNG.")
 parser.add_argument('runs', nargs='+', help="out_dir of a run (or its log.jsonl); several to compare")
@@ -28,18 +29,15 @@ try:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import EngFormatter
 except ImportError:
-    print("error: plot.py needs matplotlib, which is not installed: pip install matplotlib", file=sys.stderr)
-    sys.exit(2)
+    fail("plot.py needs matplotlib, which is not installed: pip install matplotlib")
 
 labels = args.labels.split(',') if args.labels else [
     os.path.basename(os.path.dirname(os.path.abspath(r)) if r.endswith('.jsonl') else os.path.abspath(r))
     for r in args.runs]
 if len(labels) != len(args.runs):
-    print(f"error: --labels names {len(labels)} runs but {len(args.runs)} were given", file=sys.stderr)
-    sys.exit(2)
+    fail(f"--labels names {len(labels)} runs but {len(args.runs)} were given")
 if not args.out.lower().endswith('.png'):
-    print(f"error: --out={args.out} must end in .png", file=sys.stderr)
-    sys.exit(2)
+    fail(f"--out={args.out} must end in .png")
 
 
 def points(rows, kind, key):
@@ -69,8 +67,7 @@ for i, (run, label) in enumerate(zip(args.runs, labels)):
     print(f"{label}: {len(train)} train rows, {len(val)} evaluations, last iter {last}"
           + (f", best val {best[1]:.4f} at {args.x} {best[0]:,}" if best else ''))
 if not plotted:
-    print("error: nothing to plot: the logs have no train or eval rows", file=sys.stderr)
-    sys.exit(2)
+    fail("nothing to plot: the logs have no train or eval rows")
 
 ax.set_xlabel('iteration' if args.x == 'iter' else 'tokens seen')
 if args.x == 'tokens':

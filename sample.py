@@ -9,14 +9,17 @@ import sys
 
 import torch
 
-from checkpoint import build_model, load_checkpoint
-from configurator import configure, fail
-from model import GPT, autocast_context
-from tokenizer import GPT2_VOCAB, GPT2Tokenizer, load_meta, tokenizer_for
+from configurator import configure
+from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
+from nanogpt.dataset import data_dir_of, load_meta
+from nanogpt.device import setup
+from nanogpt.errors import fail
+from nanogpt.tokenizer import GPT2_VOCAB, GPT2Tokenizer, tokenizer_for
 
 # -----------------------------------------------------------------------------
 init_from = 'resume'  # 'resume' (from out_dir), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder
 out_dir = 'out'  # ignored if init_from is not 'resume'
+dataset = ''  # the prepared dataset whose vocabulary decodes the tokens; '' = the checkpoint's (a folder inside data/)
 start = "\n"  # or "<|endoftext|>" or etc. Can also specify a file, use as: "FILE:prompt.txt"
 num_samples = 10  # number of samples to draw, generated together as one batch
 max_new_tokens = 500  # number of tokens generated in each sample
@@ -27,7 +30,7 @@ stop_at_eot = False  # end a sample at <|endoftext|> (GPT-2 tokenizer), without 
 window_shift = None  # past block_size tokens drop this many oldest at once; None: block_size // 8; 1: as nanoGPT, slow
 seed = 1337
 device = 'cuda' if torch.cuda.is_available() else 'cpu'  # 'cpu', 'cuda', 'cuda:0', 'mps'
-dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float16'
+dtype = ('bfloat16' if torch.cuda.is_bf16_supported() else 'float16') if torch.cuda.is_available() else 'float32'
 compile = False  # use PyTorch 2.0 to compile the model to be faster
 # -----------------------------------------------------------------------------
 configure(globals(), nullable=('top_k', 'window_shift'))
@@ -43,33 +46,27 @@ if window_shift is not None and (type(window_shift) is not int or window_shift <
     fail(f"window_shift must be a whole number of tokens, 1 or more (or None for the default), not {window_shift!r}")
 if num_samples < 1 or max_new_tokens < 0:
     fail("num_samples must be 1 or more and max_new_tokens 0 or more")
-if dtype not in ('float32', 'bfloat16', 'float16'):
-    fail(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
+device_type, ctx = setup(device, dtype)
 torch.manual_seed(seed)
 torch.cuda.manual_seed(seed)
-torch.backends.cuda.matmul.allow_tf32 = True
-torch.backends.cudnn.allow_tf32 = True
-device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
-ctx = autocast_context(device_type, dtype)
 
 # model
 if init_from == 'resume':
     checkpoint = load_checkpoint(out_dir)
     model = build_model(checkpoint)
-    dataset = checkpoint.get('config', {}).get('dataset')
+    source = None if dataset else f"{out_dir}/ckpt.pt"  # a name read from a checkpoint must stay inside data/
+    dataset = dataset or checkpoint.get('config', {}).get('dataset')
     del checkpoint  # the optimizer state is not needed here
-    meta = load_meta(os.path.join('data', dataset)) if dataset else None
+    data_dir = data_dir_of(dataset, source) if dataset else None
+    meta = load_meta(data_dir) if dataset else None
     if meta is not None:
-        print(f"Loading meta from {os.path.join('data', dataset, 'meta.pkl')}...")
+        print(f"Loading meta from {os.path.join(data_dir, 'meta.pkl')}...")
     elif model.config.vocab_size < GPT2_VOCAB:
         fail(f"the model has {model.config.vocab_size} token ids, too few for GPT-2 BPE: it needs its dataset's "
              f"vocabulary, data/{dataset}/meta.pkl, which is missing; run from the project's root or prepare the dataset")
     tok = tokenizer_for(meta)
 else:
-    try:
-        model = GPT.from_pretrained(init_from, dict(dropout=0.0))
-    except ValueError as e:
-        fail(str(e))
+    model = load_gpt2(init_from)
     tok = GPT2Tokenizer()
 model.eval()
 model.to(device)

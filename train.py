@@ -22,14 +22,16 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-import failsafe
-from checkpoint import (SHAPE_KEYS, all_rng_states, check_shape, has_checkpoint, load_checkpoint, load_weights,
-                        prepare_out_dir, restore_rng, save_checkpoint)
-from configurator import configure, fail
-from dataprep import check_dataset
-from model import GPT, GPTConfig, autocast_context, peak_flops
-from runlog import RunLog
-from tokenizer import data_dtype, load_meta
+from configurator import configure
+from model import GPT, GPTConfig
+from nanogpt import stopping
+from nanogpt.checkpoint import (GPT2_NAMES, SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint,
+                                load_checkpoint, load_gpt2, prepare_out_dir, restore_rng, save_checkpoint)
+from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta
+from nanogpt.device import compute_dtype, peak_flops, setup
+from nanogpt.errors import fail
+from nanogpt.runlog import RunLog
+from nanogpt.tokenizer import GPT2_PADDED_VOCAB
 
 # -----------------------------------------------------------------------------
 # default config values, designed to train GPT-2 (124M) on OpenWebText
@@ -74,15 +76,19 @@ min_lr = 6e-5  # ~= learning_rate/10 per Chinchilla
 # system
 backend = 'nccl'  # DDP backend on CUDA; CPU runs always use gloo
 device = 'cuda'  # 'cpu', 'cuda', 'cuda:0', 'mps'
-dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float16'
+# bfloat16 where the GPU has it, else float16 with a GradScaler; a CPU computes in float32 unless told bfloat16
+dtype = ('bfloat16' if torch.cuda.is_bf16_supported() else 'float16') if torch.cuda.is_available() else 'float32'
 compile = True  # torch.compile the model (PyTorch 2.0+)
 # -----------------------------------------------------------------------------
 shape_defaults = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias)
 config = configure(globals())
 # -----------------------------------------------------------------------------
-if init_from not in ('scratch', 'resume', 'auto') and not init_from.startswith('gpt2') and not os.path.isdir(init_from):
-    fail(f"init_from={init_from!r} is none of scratch, resume, auto, gpt2, gpt2-medium, gpt2-large, gpt2-xl "
+if init_from not in ('scratch', 'resume', 'auto') + GPT2_NAMES and not os.path.isdir(init_from):
+    fail(f"init_from={init_from!r} is none of scratch, resume, auto, {', '.join(GPT2_NAMES)} "
          f"or a folder of GPT-2 weights")
+if n_embd % n_head != 0:
+    fail(f"n_embd={n_embd} must be a multiple of n_head={n_head} (each head gets n_embd / n_head dimensions); "
+         f"change --n_head or --n_embd")
 if init_from == 'auto':
     init_from = 'resume' if has_checkpoint(out_dir) else 'scratch'
 if init_from != 'resume' and not eval_only and has_checkpoint(out_dir) and not overwrite_checkpoint:
@@ -91,9 +97,7 @@ if init_from != 'resume' and not eval_only and has_checkpoint(out_dir) and not o
 
 # DDP when launched by torchrun (it sets RANK)
 ddp = int(os.environ.get('RANK', -1)) != -1
-device_type = 'cuda' if 'cuda' in device else device.split(':')[0]
-if device_type == 'cuda' and not torch.cuda.is_available():
-    fail(f"device={device!r} but torch sees no CUDA GPU; train on the CPU with --device=cpu --compile=False")
+device_type, ctx = setup(device, dtype)  # exits 2 for a device torch cannot use; autocast for bf16/fp16
 if ddp:
     ddp_rank = int(os.environ['RANK'])
     ddp_local_rank = int(os.environ['LOCAL_RANK'])
@@ -116,23 +120,13 @@ tokens_per_iter = gradient_accumulation_steps * ddp_world_size * batch_size * bl
 if master_process:
     print(f"tokens per iteration will be: {tokens_per_iter:,}")
     prepare_out_dir(out_dir)
-failsafe.catch_preemption()
+stopping.catch_preemption()
 torch.manual_seed(1337 + seed_offset)
-torch.backends.cuda.matmul.allow_tf32 = True
-torch.backends.cudnn.allow_tf32 = True
-if dtype not in ('float32', 'bfloat16', 'float16'):
-    fail(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
-ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
-# autocast on GPUs; on a CPU only for bfloat16, which is fast where the CPU has native bf16 (see docs/speed.md)
-ctx = autocast_context(device_type, dtype)
 
 # data: random windows of the memmapped token files
-data_dir = os.path.join('data', dataset)
-for split in ('train', 'val'):
-    if not os.path.exists(os.path.join(data_dir, f'{split}.bin')):
-        fail(f"no {data_dir}/{split}.bin: prepare the dataset first with python {data_dir}/prepare.py")
+data_dir = dataset_dir(dataset)
 meta = load_meta(data_dir)
-token_dtype = data_dtype(meta)
+token_dtype = bin_dtype(data_dir)
 
 
 def get_batch(split, seq=None, k=0):
@@ -175,8 +169,7 @@ checkpoint = None
 if init_from == 'scratch':
     if master_process:
         print("Initializing a new model from scratch")
-    # GPT-2's 50257 rounded up to 50304 for efficiency
-    model_args['vocab_size'] = meta_vocab_size if meta_vocab_size is not None else 50304
+    model_args['vocab_size'] = meta_vocab_size if meta_vocab_size is not None else GPT2_PADDED_VOCAB
     model = GPT(GPTConfig(**model_args))
 elif init_from == 'resume':
     if master_process:
@@ -186,16 +179,12 @@ elif init_from == 'resume':
     check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
     for k in SHAPE_KEYS:
         model_args[k] = checkpoint['model_args'][k]
-    model = GPT(GPTConfig(**model_args))
-    load_weights(model, checkpoint)
+    model = build_model(checkpoint, dropout=dropout)
     iter_num = checkpoint['iter_num']
     best_val_loss = checkpoint['best_val_loss']
     wandb_run_id = checkpoint.get('wandb_run_id')
 else:  # gpt2* or a local folder of GPT-2 weights
-    try:
-        model = GPT.from_pretrained(init_from, dict(dropout=dropout))
-    except ValueError as e:
-        fail(str(e))
+    model = load_gpt2(init_from, dropout)
     for k in SHAPE_KEYS:
         model_args[k] = getattr(model.config, k)
 if block_size < model.config.block_size:
@@ -286,14 +275,14 @@ if wandb_log and master_process:
     import wandb
     wandb.init(project=wandb_project, name=wandb_run_name, config=config, id=wandb_run_id, resume='allow')
     wandb_run_id = wandb.run.id
-# out_dir/log.jsonl: the run's record (see runlog.py); a resumed run continues it from the checkpoint's iter
+# out_dir/log.jsonl: the run's record (see nanogpt/runlog.py); a resumed run continues it from the checkpoint's iter
 runlog = RunLog(out_dir, config, tokens_per_iter, iter_num if init_from == 'resume' else None,
                 wandb_log) if master_process else None
 
 # training loop
 running_mfu = -1.0
 # on a CPU, measured in the dtype it computes in; it draws random matmuls, so before restoring the RNG
-device_peak = peak_flops(device_type, ptdtype)
+device_peak = peak_flops(device_type, getattr(torch, compute_dtype(device_type, dtype)))
 if rng_states is not None and not restore_rng(rng_states, seed_offset, ddp_world_size, device_type):
     torch.manual_seed(1337 + seed_offset + iter_num)  # another world size: fresh streams, not a replay
     if master_process:
@@ -333,7 +322,7 @@ while True:
             model.require_backward_grad_sync = (micro_step == gradient_accumulation_steps - 1)
         with ctx:
             logits, loss = model(X, Y)
-            loss = failsafe.inject_fault(loss, iter_num, seed_offset)  # test-only, see failsafe.py
+            loss = stopping.inject_fault(loss, iter_num, seed_offset)  # test-only, see nanogpt/stopping.py
             loss = loss / gradient_accumulation_steps  # the loss is a mean over micro-steps
         loss_sum += loss.detach()
         # prefetch the next batch while the GPU works
@@ -342,10 +331,10 @@ while True:
     scaler.unscale_(optimizer)
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip != 0.0 else float('inf'))
     # a NaN/inf on any rank stops every rank before the update; a signal on any rank stops all after it
-    bad_ranks, bad_grad, stop = failsafe.agree(loss_sum, grad_norm, not scaler.is_enabled(), seed_offset,
+    bad_ranks, bad_grad, stop = stopping.agree(loss_sum, grad_norm, not scaler.is_enabled(), seed_offset,
                                                ddp_world_size, device)
     if bad_ranks or bad_grad:
-        failsafe.report_nonfinite(iter_num, seed_offset, bad_ranks)
+        stopping.report_nonfinite(iter_num, seed_offset, bad_ranks)
         nonfinite = True
         break
     scaler.step(optimizer)
@@ -378,4 +367,4 @@ if ddp:
     del model
     gc.collect()
 if nonfinite:
-    sys.exit(failsafe.NONFINITE_EXIT)
+    sys.exit(stopping.NONFINITE_EXIT)

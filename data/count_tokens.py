@@ -9,9 +9,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from configurator import fail  # noqa: E402
-from dataprep import file_stats, load_summary  # noqa: E402
-from tokenizer import data_dtype, load_meta  # noqa: E402
+from nanogpt.dataset import bin_dtype, file_stats, load_summary  # noqa: E402
+from nanogpt.errors import fail  # noqa: E402
 
 p = argparse.ArgumentParser(description='count the tokens of dataset folders')
 p.add_argument('dirs', nargs='+')
@@ -22,7 +21,7 @@ bad = 0
 for d in args.dirs:
     if not os.path.isdir(d):
         fail(f"{d} is not a folder")
-    dtype = data_dtype(load_meta(d))
+    dtype = bin_dtype(d)
     s = load_summary(d)
     total, top = 0, -1
     for split in ('train', 'val'):

@@ -12,10 +12,10 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from atomicfile import atomic_write  # noqa: E402
-from configurator import fail  # noqa: E402
-from dataprep import load_summary, write_meta, write_summary  # noqa: E402
-from tokenizer import GPT2_VOCAB, data_dtype, load_meta  # noqa: E402
+from nanogpt.atomicfile import atomic_write  # noqa: E402
+from nanogpt.dataset import bin_dtype, load_meta, load_summary, write_meta, write_summary  # noqa: E402
+from nanogpt.errors import fail  # noqa: E402
+from nanogpt.tokenizer import GPT2_VOCAB  # noqa: E402
 
 p = argparse.ArgumentParser(description='merge prepared datasets')
 p.add_argument('dirs', nargs='+', help='dataset folders, in order')
@@ -40,7 +40,7 @@ tokenizers = {s['tokenizer'] if s else ('char' if m else 'gpt2') for s, m in zip
 if len(tokenizers) > 1:
     fail(f"the inputs use different tokenizers: {', '.join(sorted(tokenizers))}")
 meta = metas[0]
-dtype = data_dtype(meta)
+dtype = bin_dtype(args.dirs[0])
 
 os.makedirs(args.out_dir, exist_ok=True)
 for split in ('train', 'val'):
@@ -51,7 +51,7 @@ for split in ('train', 'val'):
                 shutil.copyfileobj(f, out, 16 << 20)
 meta_path = os.path.join(args.out_dir, 'meta.pkl')
 if meta is not None:
-    write_meta(meta_path, meta)
+    write_meta(args.out_dir, meta)
 elif os.path.exists(meta_path):
     os.remove(meta_path)
 known = all(summaries)

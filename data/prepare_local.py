@@ -18,8 +18,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from configurator import fail  # noqa: E402
-from dataprep import corpus_files, file_kind, files_fingerprint, local_documents, prepare_documents  # noqa: E402
+from nanogpt.corpus import corpus_files, file_kind, files_fingerprint, local_documents  # noqa: E402
+from nanogpt.errors import fail  # noqa: E402
+from nanogpt.prepare import prepare_documents  # noqa: E402
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('paths', nargs='+', help='files or folders of .txt, .jsonl, .tar, .tar.gz')

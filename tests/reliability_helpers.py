@@ -43,7 +43,7 @@ def check(cmd, timeout=300, env_extra=None, expect=0, cwd=ROOT):
 
 
 def ckpt(out_dir):
-    return torch.load(os.path.join(out_dir, 'ckpt.pt'), map_location='cpu', weights_only=False)
+    return torch.load(os.path.join(out_dir, 'ckpt.pt'), map_location='cpu')
 
 
 def same_weights(a, b):

@@ -9,7 +9,7 @@ EOT = 50256
 def test_openwebtext_route_on_local_parquet(tmp_path):
     from datasets import Dataset, load_dataset
 
-    from tokenizer import gpt2_encoding
+    from nanogpt.tokenizer import gpt2_encoding
     text = open(f'{SHARED}/tinyshakespeare/input.txt', encoding='utf-8').read()
     docs = [text[i:i + 1500] for i in range(0, 6000 * 1500 // 2, 1500)][:2000]
     Dataset.from_dict({'text': docs, 'url': ['u'] * len(docs)}).to_parquet(str(tmp_path / 'owt.parquet'))

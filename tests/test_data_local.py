@@ -20,7 +20,7 @@ SHAKESPEARE = open(os.path.join(SHARED, 'tinyshakespeare', 'input.txt'), encodin
 
 
 def enc():
-    from tokenizer import gpt2_encoding
+    from nanogpt.tokenizer import gpt2_encoding
     return gpt2_encoding()
 
 
@@ -193,7 +193,7 @@ def test_uint32_char_vocabulary_trains_and_samples(tmp_path):
     assert sorted(text.split('\n')[:-1]) == sorted(''.join(chars[i::20]) for i in range(20))
     out = tmp_path / 'run'
     run(['train.py', f'--dataset={d}', f'--out_dir={out}', *TINY])
-    r = run(['sample.py', f'--out_dir={out}', '--device=cpu', '--num_samples=1', '--max_new_tokens=20',
+    r = run(['sample.py', f'--out_dir={out}', f'--dataset={tmp_path / "big"}', '--device=cpu', '--num_samples=1', '--max_new_tokens=20',
              f'--start={chars[-1]}'])
     sample = r.stdout.split('---------------')[0]
     sample = sample[sample.rindex(chars[-1]):].rstrip('\n')
@@ -214,7 +214,7 @@ def test_train_checks_the_dataset(tmp_path):
     assert r.returncode == 2 and 'incomplete' in r.stderr
     r = run(['data/count_tokens.py', d], check=False)
     assert r.returncode == 1 and 'MISMATCH' in r.stdout
-    from dataprep import check_dataset
+    from nanogpt.dataset import check_dataset
     prep(*paths, f'--out_dir={d}', '--val_fraction=0.5', '--num_proc=1', '--overwrite')
     with pytest.raises(SystemExit) as e:
         check_dataset(str(d), 50000)  # GPT-2 ids up to 50256 do not fit a 50000-id model

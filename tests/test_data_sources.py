@@ -9,7 +9,7 @@ EOT = 50256
 
 
 def docs_of(path):
-    from tokenizer import gpt2_encoding
+    from nanogpt.tokenizer import gpt2_encoding
     ids = np.fromfile(path, dtype=np.uint16).tolist()
     assert ids and ids[-1] == EOT
     out, cur = [], []

@@ -40,7 +40,7 @@ def not_a_checkpoint(path):
 
 
 def other_args(path):
-    c = torch.load(path, weights_only=False)
+    c = torch.load(path)
     c['model_args']['vocab_size'] = 100  # not a knob, so only the weights can disagree
     torch.save(c, path)
 
@@ -78,6 +78,8 @@ ROWS = [
     ('tokens_beyond_vocab', bad_tokens, ['--dataset=toobig'], 2,
      r"data/toobig holds token id 59,997 but the model's vocabulary has only 50,304 ids"),
     ('out_dir_not_writable', 'file', [], 2, r"cannot write to out_dir .* \(Not a directory\)"),
+    ('heads_do_not_divide_width', None, ['--n_head=5', '--n_embd=32'], 2,
+     r"n_embd=32 must be a multiple of n_head=5 .*; change --n_head or --n_embd"),
     ('accumulation_not_divisible', 'torchrun', ['--gradient_accumulation_steps=3'], 1,
      r"gradient_accumulation_steps=3 does not divide by the 2 processes; use a multiple of 2"),
 ]

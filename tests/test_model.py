@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import run
-from checkpoint import COMPILE_PREFIX, load_checkpoint
+from nanogpt.checkpoint import COMPILE_PREFIX, load_checkpoint
 from model import GPT, GPTConfig
 
 

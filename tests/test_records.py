@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from conftest import ROOT, run
-from runlog import RunLog, append_row, read_log
+from nanogpt.runlog import RunLog, append_row, read_log
 
 TINY = ['--device=cpu', '--compile=False', '--n_layer=1', '--n_head=2', '--n_embd=32', '--block_size=32',
         '--batch_size=4', '--gradient_accumulation_steps=1', '--dropout=0.0', '--eval_iters=2', '--log_interval=1',
@@ -35,7 +35,7 @@ def test_log_continuous_across_crash_and_resume(shakespeare_char, tmp_path):
         p.send_signal(signal.SIGKILL)
         p.wait()
     assert reached and p.returncode == -signal.SIGKILL, p.stderr.read().decode()[-2000:]
-    ckpt_iter = torch.load(os.path.join(out, 'ckpt.pt'), weights_only=False)['iter_num']
+    ckpt_iter = torch.load(os.path.join(out, 'ckpt.pt'))['iter_num']
     before = read_log(out)[1]
     assert any(r['iter'] >= ckpt_iter for r in before)  # rows the resumed run must drop and redo
     kept = [r for r in before if r['iter'] < ckpt_iter]
@@ -123,7 +123,7 @@ def test_plot_writes_png(tmp_path):
 
 def test_eval_whole_val_split_matches_direct_loss(tmp_path):
     # a char-level dataset whose text has multi-byte characters, so bytes != tokens
-    from dataprep import write_bin, write_meta
+    from nanogpt.dataset import write_bin, write_meta
     rng = np.random.default_rng(0)
     words = ['the ', 'king ', 'café ', 'naïve ', '唐诗 ', 'and ', '—', '\n']
     text = ''.join(rng.choice(words, size=2000))
@@ -134,14 +134,14 @@ def test_eval_whole_val_split_matches_direct_loss(tmp_path):
     n = int(len(text) * 0.9)
     write_bin(str(d / 'train.bin'), [stoi[c] for c in text[:n]], len(chars))
     write_bin(str(d / 'val.bin'), [stoi[c] for c in text[n:]], len(chars))
-    write_meta(str(d / 'meta.pkl'), {'vocab_size': len(chars), 'stoi': stoi, 'itos': dict(enumerate(chars))})
+    write_meta(str(d), {'vocab_size': len(chars), 'stoi': stoi, 'itos': dict(enumerate(chars))})
     train = [os.path.join(ROOT, 'train.py'), '--dataset=multibyte', '--out_dir=out', '--max_iters=5'] + TINY
     run(train, cwd=str(tmp_path))
     p = run([os.path.join(ROOT, 'eval.py'), '--out_dir=out', '--device=cpu', '--batch_size=5'], cwd=str(tmp_path))
     row = [r for r in read_log(str(tmp_path / 'out'))[1] if r['kind'] == 'evaluate'][-1]
 
     # directly: the model on every window of the val tokens, one window at a time, log-softmax by hand
-    from checkpoint import load_checkpoint
+    from nanogpt.checkpoint import load_checkpoint
     from model import GPT, GPTConfig
     ckpt = load_checkpoint(str(tmp_path / 'out'))
     model = GPT(GPTConfig(**ckpt['model_args']))
@@ -186,7 +186,7 @@ def test_eval_whole_val_split_matches_direct_loss(tmp_path):
     d = tmp_path / 'data' / 'abc'
     d.mkdir()
     write_bin(str(d / 'val.bin'), [0, 1, 2] * 50, 3)
-    write_meta(str(d / 'meta.pkl'), {'vocab_size': 3, 'stoi': {'a': 0, 'b': 1, 'c': 2}, 'itos': {0: 'a', 1: 'b', 2: 'c'}})
+    write_meta(str(d), {'vocab_size': 3, 'stoi': {'a': 0, 'b': 1, 'c': 2}, 'itos': {0: 'a', 1: 'b', 2: 'c'}})
     log = (tmp_path / 'out' / 'log.jsonl').read_bytes()
     p = run([os.path.join(ROOT, 'eval.py'), '--out_dir=out', '--device=cpu', '--dataset=abc'], cwd=str(tmp_path), check=False)
     assert p.returncode == 2 and 'trained on another dataset' in p.stderr
@@ -196,7 +196,7 @@ def test_eval_whole_val_split_matches_direct_loss(tmp_path):
 def test_eval_gpt2_weights_counts_bpe_bytes(tmp_path):
     # GPT-2 weights from a local save_pretrained folder (a tiny random GPT-2) on a GPT-2 BPE dataset
     from transformers import GPT2Config, GPT2LMHeadModel
-    from tokenizer import GPT2_EOT, gpt2_encoding
+    from nanogpt.tokenizer import GPT2_EOT, gpt2_encoding
     torch.manual_seed(0)
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=16, n_positions=64)).save_pretrained(str(tmp_path / 'tiny-gpt2'))
     enc = gpt2_encoding()

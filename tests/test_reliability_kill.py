@@ -7,7 +7,7 @@ import re
 import signal
 import time
 
-from checkpoint import kept_checkpoints, load_checkpoint
+from nanogpt.checkpoint import kept_checkpoints, load_checkpoint
 from reliability_helpers import check, popen, train_cmd
 
 KILLS = 10

@@ -7,10 +7,10 @@ import time
 import pytest
 import torch
 
-from checkpoint import save_checkpoint
+from nanogpt.checkpoint import save_checkpoint
 from conftest import ROOT, run
 from model import GPT, GPTConfig
-from tokenizer import GPT2_EOT
+from nanogpt.tokenizer import GPT2_EOT
 
 SEP = '---------------'
 

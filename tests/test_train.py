@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import ROOT, run
-from checkpoint import load_checkpoint
+from nanogpt.checkpoint import load_checkpoint
 from model import GPT, GPTConfig
 
 TINY = ['--device=cpu', '--compile=False', '--dtype=float32', '--dataset=shakespeare_char', '--n_layer=2',
@@ -183,4 +183,4 @@ def test_finetune_local_gpt2_then_sample(gpt2_folder, shakespeare, tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a GPU')
 def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, shakespeare_char):
     p = run(['train.py', '--dataset=shakespeare_char', f'--out_dir={tmp_path / "out"}'], check=False)
-    assert p.returncode == 2 and "torch sees no CUDA GPU; train on the CPU with --device=cpu" in p.stderr
+    assert p.returncode == 2 and "torch sees no CUDA GPU; run on the CPU with --device=cpu" in p.stderr

@@ -11,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from dataprep import prepare_hf  # noqa: E402
+from nanogpt.prepare import prepare_hf  # noqa: E402
 
 PARQUET = 'hf://datasets/stas/openwebtext-10k@refs%2Fconvert%2Fparquet/plain_text/train/*.parquet'
 p = argparse.ArgumentParser(description='prepare the 10k-document sample of OpenWebText')

@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from dataprep import prepare_hf  # noqa: E402
+from nanogpt.prepare import prepare_hf  # noqa: E402
 
 REPO = 'Skylion007/openwebtext'
 p = argparse.ArgumentParser(description='prepare OpenWebText')

@@ -6,8 +6,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from dataprep import fetch_text, write_bin, write_summary  # noqa: E402
-from tokenizer import GPT2_VOCAB, gpt2_encoding  # noqa: E402
+from nanogpt.dataset import write_bin, write_summary  # noqa: E402
+from nanogpt.localdata import fetch_text  # noqa: E402
+from nanogpt.tokenizer import GPT2_VOCAB, gpt2_encoding  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
 data = fetch_text(os.path.join(here, 'input.txt'),

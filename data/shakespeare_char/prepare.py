@@ -7,7 +7,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from dataprep import char_meta, fetch_text, write_bin, write_meta, write_summary  # noqa: E402
+from nanogpt.dataset import char_meta, write_bin, write_meta, write_summary  # noqa: E402
+from nanogpt.localdata import fetch_text  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
 data = fetch_text(os.path.join(here, 'input.txt'),
@@ -26,7 +27,7 @@ n = len(data)
 train_data, val_data = data[:int(n * 0.9)], data[int(n * 0.9):]
 n_train = write_bin(os.path.join(here, 'train.bin'), [stoi[c] for c in train_data], vocab_size)
 n_val = write_bin(os.path.join(here, 'val.bin'), [stoi[c] for c in val_data], vocab_size)
-write_meta(os.path.join(here, 'meta.pkl'), meta)
+write_meta(here, meta)
 print(f"train has {n_train:,} tokens")
 print(f"val has {n_val:,} tokens")
 write_summary(here, 'char', vocab_size, documents=1, characters=n, split='first 90% of the characters')

@@ -15,9 +15,10 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from configurator import fail  # noqa: E402
-from dataprep import fetch_file, files_fingerprint, prepare_documents  # noqa: E402
-from tokenizer import local_copy  # noqa: E402
+from nanogpt.corpus import files_fingerprint  # noqa: E402
+from nanogpt.errors import fail  # noqa: E402
+from nanogpt.localdata import fetch_file, local_copy  # noqa: E402
+from nanogpt.prepare import prepare_documents  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
 NAMES = [f'poet.tang.{k}.json' for k in range(0, 58000, 1000)]

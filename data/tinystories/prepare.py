@@ -15,8 +15,9 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from configurator import fail  # noqa: E402
-from dataprep import decode_utf8, files_fingerprint, prepare_documents  # noqa: E402
+from nanogpt.corpus import decode_utf8, files_fingerprint  # noqa: E402
+from nanogpt.errors import fail  # noqa: E402
+from nanogpt.prepare import prepare_documents  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
 SEP = '<|endoftext|>'

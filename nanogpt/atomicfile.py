@@ -18,3 +18,26 @@ def atomic_write(path, mode='wb'):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_atomic(path, data):
+    """Write bytes to path through atomic_write."""
+    with atomic_write(path) as f:
+        f.write(data)
+
+
+def fsync_append(path, data):
+    """Append bytes to path and make them durable before returning."""
+    with open(path, 'ab') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def fsync_dir(path):
+    """Make the renames inside folder path durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

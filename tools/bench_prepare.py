@@ -4,7 +4,7 @@ Benchmark the local-corpus route (data/prepare_local.py) against the reference's
 on the same documents: tokens per second and peak extra disk (output folder plus, for datasets, its
 cache, polled every 0.2 s) relative to the final .bin size. Everything lives in a temporary folder.
 
-  NANOGPT_LOCAL_DATA=../shared/data python bench_prepare.py --mb=110 --num_proc=2
+  NANOGPT_LOCAL_DATA=../shared/data python tools/bench_prepare.py --mb=110 --num_proc=2
 """
 import argparse
 import json
@@ -19,7 +19,10 @@ import time
 
 import numpy as np
 
-from tokenizer import GPT2_EOT, gpt2_encoding, local_copy
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+sys.path.insert(0, ROOT)
+from nanogpt.localdata import local_copy  # noqa: E402
+from nanogpt.tokenizer import GPT2_EOT, gpt2_encoding  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument('--mb', type=float, default=110, help='megabytes of text to generate')

@@ -1,14 +1,17 @@
 """
 Checkpoints in the reference's format: out_dir/ckpt.pt holding a dict with model, optimizer,
-model_args, iter_num, best_val_loss and config. Shared by train.py, sample.py and the tools.
+model_args, iter_num, best_val_loss and config. Shared by train.py, sample.py, eval.py and the tools.
 
 train.py adds keys that nanoGPT ignores on resume: rng (every rank's python, numpy, torch and CUDA
-random states), scaler (the GradScaler's state) and wandb_run_id. Writes are atomic, so a crash at any
-moment leaves the last good checkpoint; keep>0 also keeps the last k as ckpt-ITER.pt beside it.
+random states), scaler (the GradScaler's state) and wandb_run_id. Everything in a checkpoint is a tensor
+or a plain Python value, so torch.load's weights_only=True (torch's default since 2.6, and how nanoGPT
+loads it there) reads it, and a checkpoint from elsewhere cannot run code here. Writes are atomic, so a
+crash at any moment leaves the last good checkpoint; keep>0 also keeps the last k as ckpt-ITER.pt beside it.
 """
 
 import glob
 import os
+import pickle
 import random
 import re
 import shutil
@@ -17,11 +20,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from configurator import fail
+from nanogpt.atomicfile import fsync_dir
+from nanogpt.errors import fail
 
 CKPT_NAME = 'ckpt.pt'
 COMPILE_PREFIX = '_orig_mod.'  # torch.compile's wrapper; checkpoints from elsewhere may carry it
 SHAPE_KEYS = ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size')
+GPT2_NAMES = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')
+# checkpoints written before the random states were tensors hold numpy arrays: these admit exactly those
+_NUMPY_ARRAY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), getattr(np, '_core', np.core).multiarray._reconstruct]
 
 
 def has_checkpoint(out_dir):
@@ -40,14 +47,6 @@ def prepare_out_dir(out_dir):
         fail(f"cannot write to out_dir {out_dir!r} ({e.strerror}); choose a writable --out_dir")
     for stale in glob.glob(os.path.join(out_dir, '*.tmp.*')):
         os.remove(stale)
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(out_dir, checkpoint, keep=0):
@@ -73,7 +72,7 @@ def save_checkpoint(out_dir, checkpoint, keep=0):
             for old in kept_checkpoints(out_dir)[:-keep]:
                 os.remove(old)
         os.replace(tmp, path)
-        _fsync_dir(out_dir)  # make the rename itself durable
+        fsync_dir(out_dir)  # make the rename itself durable
     except OSError as e:  # disk full, quota, permissions: the previous ckpt.pt is untouched
         fail(f"could not write a checkpoint to {out_dir} ({e.strerror}); the previous {CKPT_NAME} is intact. "
              f"Free some space or choose another --out_dir, then resume with --init_from=resume")
@@ -96,8 +95,14 @@ def load_checkpoint(out_dir, map_location='cpu'):
     if not os.path.exists(path):
         fail(f"no checkpoint at {path}; train one first, check --out_dir, or use --init_from=auto")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as e:  # truncated zip, pickle errors
+        with torch.serialization.safe_globals(_NUMPY_ARRAY):
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:  # weights_only refused something that would run code
+        what = re.search(r'GLOBAL (\S+)', str(e))
+        fail(f"{path} was not loaded: it holds {what.group(1) if what else 'objects'} that only code could rebuild, "
+             f"and loading it could run that code. Checkpoints of this project and nanoGPT hold tensors and plain "
+             f"values; use one from a source you trust")
+    except Exception as e:  # truncated zip
         older = [p for p in kept_checkpoints(os.path.dirname(path)) if os.path.abspath(p) != os.path.abspath(path)]
         hint = f"; an older one is {older[-1]}: copy it to {path} to resume from it" if older else ""
         fail(f"{path} is not a readable checkpoint ({type(e).__name__}); it is truncated or corrupt. "
@@ -122,13 +127,30 @@ def check_shape(checkpoint, requested, defaults):
                  f"to resume it, or train the new shape into another --out_dir")
 
 
-def build_model(checkpoint):
-    """The GPT a checkpoint describes, with its weights."""
+def build_model(checkpoint, dropout=None):
+    """The GPT a checkpoint describes, with its weights (and another dropout, when given)."""
     from model import GPT, GPTConfig
-    model = GPT(GPTConfig(**{k: checkpoint['model_args'][k] for k in SHAPE_KEYS + ('dropout',)
-                             if k in checkpoint['model_args']}))
+    args = {k: checkpoint['model_args'][k] for k in SHAPE_KEYS + ('dropout',) if k in checkpoint['model_args']}
+    if dropout is not None:
+        args['dropout'] = dropout
+    model = GPT(GPTConfig(**args))
     load_weights(model, checkpoint)
     return model
+
+
+def load_gpt2(init_from, dropout=0.0):
+    """GPT-2 weights: one of GPT2_NAMES from the Hugging Face hub, or a folder written by save_pretrained."""
+    from model import GPT
+    if init_from not in GPT2_NAMES and not os.path.isdir(init_from):
+        fail(f"init_from={init_from!r} is neither one of {', '.join(GPT2_NAMES)} nor a folder written by "
+             f"transformers' save_pretrained")
+    try:
+        return GPT.from_pretrained(init_from, dict(dropout=dropout))
+    except ValueError as e:
+        fail(str(e))
+    except OSError as e:  # offline, a folder without config.json or weights
+        fail(f"could not load GPT-2 weights {init_from!r} ({str(e).strip().splitlines()[0][:200]}). Without network "
+             f"access, save them elsewhere with transformers' save_pretrained and pass that folder as --init_from")
 
 
 def load_weights(model, checkpoint):
@@ -143,7 +165,10 @@ def load_weights(model, checkpoint):
 # --- random state, per rank -------------------------------------------------------------------------
 
 def rng_state(device_type):
-    state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
+    """This process's random states as tensors and plain values (numpy's key array as an int64 tensor)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {'python': random.getstate(), 'numpy': (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+             'torch': torch.get_rng_state()}
     if device_type == 'cuda':
         state['cuda'] = torch.cuda.get_rng_state()
     return state
@@ -165,7 +190,9 @@ def restore_rng(states, rank, world_size, device_type):
         return False
     state = states[rank]
     random.setstate(state['python'])
-    np.random.set_state(state['numpy'])
+    name, keys, pos, has_gauss, gauss = state['numpy']
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else keys  # older checkpoints hold the numpy array
+    np.random.set_state((name, keys.astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state['torch'])
     if device_type == 'cuda' and 'cuda' in state:
         torch.cuda.set_rng_state(state['cuda'])

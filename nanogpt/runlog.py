@@ -20,7 +20,7 @@ the next writer cuts it off. Rewrites (on resume) go through a temporary file an
 Resume: a run resumed from a checkpoint at iter N redoes iterations N, N+1, ... so the train/eval rows
 with iter >= N are dropped before appending; eval.py's rows are kept.
 
-$ python runlog.py out-shakespeare-char > log.csv    # the train/eval/evaluate rows as CSV
+$ python -m nanogpt.runlog out-shakespeare-char > log.csv    # the train/eval/evaluate rows as CSV
 """
 
 import csv
@@ -29,7 +29,8 @@ import os
 import sys
 import time
 
-from atomicfile import atomic_write
+from nanogpt.atomicfile import atomic_write
+from nanogpt.errors import fail
 
 LOG_NAME = 'log.jsonl'
 COLUMNS = ['kind', 'iter', 'tokens', 'train_loss', 'val_loss', 'lr', 'ms_per_iter', 'mfu_pct', 'time']
@@ -59,11 +60,10 @@ def read_lines(path):
 
 
 def read_log(run):
-    """(config header or {}, list of rows) of a run's log; raises SystemExit when there is none."""
+    """(config header or {}, list of rows) of a run's log; exits 2 when there is none."""
     path = log_path(run)
     if not os.path.exists(path):
-        raise SystemExit(f"error: no run log at {path}; train with this project's train.py first, "
-                         f"or pass a run's out_dir or its {LOG_NAME}")
+        fail(f"no run log at {path}; train with this project's train.py first, or pass a run's out_dir or its {LOG_NAME}")
     rows, _ = read_lines(path)
     header = next((r for r in rows if r.get('kind') == 'config'), {})
     return header, [r for r in rows if r.get('kind') != 'config']
@@ -159,7 +159,7 @@ class RunLog:
 
 if __name__ == '__main__':
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python runlog.py OUT_DIR_OR_LOG > log.csv")
+        fail("usage: python -m nanogpt.runlog OUT_DIR_OR_LOG > log.csv")
     _, rows = read_log(sys.argv[1])
     extra = sorted({k for r in rows for k in r if k not in COLUMNS and not isinstance(r[k], dict)})
     w = csv.DictWriter(sys.stdout, COLUMNS + extra, extrasaction='ignore')

@@ -1,0 +1,187 @@
+"""
+The dataset format: what a data/<name>/ folder holds and how the scripts read and check it.
+
+    train.bin, val.bin   flat arrays of token ids, uint16 unless the vocabulary needs uint32
+    summary.json         documents, characters, tokens, dtype, tokenizer, vocab_size, sha256 of each .bin
+    meta.pkl             character-level data only: {vocab_size, itos, stoi, dtype}, nanoGPT's format
+
+meta.pkl is a pickle, and a pickle can run code when loaded; it is read here with an unpickler that
+admits only plain containers, strings and numbers, so a meta.pkl from elsewhere cannot.
+"""
+
+import hashlib
+import io
+import json
+import os
+import pickle
+
+import numpy as np
+
+from nanogpt.atomicfile import write_atomic
+from nanogpt.errors import fail
+
+DATA_ROOT = 'data'
+SUMMARY = 'summary.json'
+META = 'meta.pkl'
+
+
+def token_dtype(vocab_size):
+    """The dtype of a dataset's .bin files: uint16 while every id fits, else uint32; never a silent truncation."""
+    return np.dtype(np.uint16 if vocab_size <= 2 ** 16 else np.uint32)
+
+
+def bin_dtype(data_dir):
+    """The dtype a prepared dataset's .bin files are in: summary.json's or meta.pkl's word, else uint16."""
+    s = load_summary(data_dir)
+    if s is not None and 'dtype' in s:
+        return np.dtype(s['dtype'])
+    return np.dtype((load_meta(data_dir) or {}).get('dtype', 'uint16'))
+
+
+# -----------------------------------------------------------------------------
+# meta.pkl
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):  # the only way a pickle reaches code; plain data never calls it
+        raise pickle.UnpicklingError(f"it refers to {module}.{name}")
+
+
+def load_meta(data_dir):
+    """The dataset's meta.pkl as a dict, or None when it has none (GPT-2 BPE datasets)."""
+    path = os.path.join(data_dir, META)
+    if not os.path.exists(path):
+        return None
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        meta = _PlainUnpickler(io.BytesIO(data)).load()
+    except Exception as e:  # UnpicklingError, EOFError, ...
+        fail(f"{path} was not loaded: {e}. A meta.pkl holds only plain data (dicts, strings, numbers); "
+             f"one that needs more could run code. Prepare the dataset again with its prepare script")
+    if not isinstance(meta, dict) or not isinstance(meta.get('vocab_size'), int):
+        fail(f"{path} has no vocab_size; it is not a dataset's meta.pkl. Prepare the dataset again")
+    return meta
+
+
+def write_meta(data_dir, meta):
+    write_atomic(os.path.join(data_dir, META), pickle.dumps(meta))
+
+
+def char_meta(chars):
+    """meta.pkl of a character-level dataset whose ids are the positions of chars."""
+    itos = dict(enumerate(chars))
+    return {'vocab_size': len(chars), 'itos': itos, 'stoi': {c: i for i, c in itos.items()},
+            'dtype': token_dtype(len(chars)).name}
+
+
+def write_bin(path, ids, vocab_size):
+    """Write token ids as a flat array of the smallest dtype that holds vocab_size ids."""
+    arr = np.asarray(ids)
+    if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        raise ValueError(f"token ids out of range for vocab_size {vocab_size}: {arr.min()}..{arr.max()}")
+    write_atomic(path, arr.astype(token_dtype(vocab_size)).tobytes())
+    return arr.size
+
+
+# -----------------------------------------------------------------------------
+# summary.json: written by every prepare script, checked by train.py
+
+def file_stats(path, dtype):
+    """(tokens, sha256 hex, largest id or -1) of a .bin file, in one pass of 64 MB reads."""
+    h, n, top = hashlib.sha256(), 0, -1
+    itemsize = np.dtype(dtype).itemsize
+    with open(path, 'rb') as f:
+        while chunk := f.read(64 << 20):
+            h.update(chunk)
+            a = np.frombuffer(chunk, dtype=dtype, count=len(chunk) // itemsize)
+            n += a.size
+            if a.size:
+                top = max(top, int(a.max()))
+    return n, h.hexdigest(), top
+
+
+def write_summary(data_dir, tokenizer, vocab_size, documents, characters, **extra):
+    """Measure train.bin/val.bin, save summary.json beside them, print it and return it."""
+    dtype = token_dtype(vocab_size)
+    s = {'documents': documents, 'characters': characters}
+    top = -1
+    for split in ('train', 'val'):
+        n, sha, m = file_stats(os.path.join(data_dir, f'{split}.bin'), dtype)
+        s[f'{split}_tokens'], s[f'{split}_sha256'], top = n, sha, max(top, m)
+    s.update(dtype=dtype.name, tokenizer=tokenizer, vocab_size=vocab_size, max_token_id=top, **extra)
+    write_atomic(os.path.join(data_dir, SUMMARY), (json.dumps(s, indent=1, ensure_ascii=False) + '\n').encode())
+    print_summary(data_dir, s)
+    return s
+
+
+def print_summary(data_dir, s):
+    n = lambda key: f"{s[key]:,}" if isinstance(s[key], int) else '?'
+    print(f"{data_dir}: {n('documents')} documents, {n('characters')} characters, "
+          f"train {s['train_tokens']:,} tokens, val {s['val_tokens']:,} tokens, "
+          f"{s['dtype']}, tokenizer {s['tokenizer']} (vocab {s['vocab_size']:,}, largest id {s['max_token_id']:,})")
+
+
+def load_summary(data_dir):
+    path = os.path.join(data_dir, SUMMARY)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"{path} is not readable JSON ({e}); prepare the dataset again")
+
+
+# -----------------------------------------------------------------------------
+# finding and checking a dataset
+
+def data_dir_of(name, source=None):
+    """data/<name>; a path the user typed may point anywhere, but a name read from a file (source, e.g. a
+    checkpoint from elsewhere) must stay inside data/."""
+    parts = name.replace('\\', '/').split('/')
+    if source is not None and (not name or os.path.isabs(name) or '..' in parts):
+        fail(f"{source} names dataset {name!r}, which is not a folder inside {DATA_ROOT}/; "
+             f"pass the dataset yourself with --dataset=NAME")
+    return os.path.join(DATA_ROOT, name)
+
+
+def dataset_dir(name, splits=('train', 'val'), source=None):
+    """data/<name>, after checking that its .bin files of splits exist; exits 2 with the fix when not."""
+    data_dir = data_dir_of(name, source)
+    for split in splits:
+        if not os.path.exists(os.path.join(data_dir, f'{split}.bin')):
+            fail(f"no {data_dir}/{split}.bin: prepare the dataset first with python {data_dir}/prepare.py")
+    return data_dir
+
+
+def check_dataset(data_dir, vocab_size, block_size=0):
+    """train.py's check before training: the .bin files exist, match summary.json (size, dtype) and hold
+    no id the model's vocabulary lacks, and each split is longer than a block. Exits 2 with the fix."""
+    meta = load_meta(data_dir)
+    s = load_summary(data_dir)
+    dtype = bin_dtype(data_dir)
+    redo = f"prepare it again (python {data_dir}/prepare.py, or the command that made it)"
+    if meta is not None and s is not None and meta.get('dtype', 'uint16') != s['dtype']:
+        fail(f"{data_dir}/{META} says {meta.get('dtype', 'uint16')} but {SUMMARY} says {s['dtype']}; {redo}")
+    top = -1
+    for split in ('train', 'val'):
+        path = os.path.join(data_dir, f'{split}.bin')  # dataset_dir() has checked that it exists
+        size = os.path.getsize(path)
+        if s is not None:
+            if size != s[f'{split}_tokens'] * dtype.itemsize:
+                fail(f"{path} has {size:,} bytes but {SUMMARY} says {s[f'{split}_tokens']:,} {dtype.name} "
+                     f"tokens ({s[f'{split}_tokens'] * dtype.itemsize:,} bytes): the file is incomplete or "
+                     f"from another run; {redo}")
+            top = s['max_token_id']
+        else:  # a dataset from before summaries: scan its ids (no checksum, it is not needed here)
+            if size % dtype.itemsize:
+                fail(f"{path} has {size:,} bytes, not a whole number of {dtype.name} tokens; {redo}")
+            if size:
+                top = max(top, int(np.memmap(path, dtype=dtype, mode='r').max()))
+        if size // dtype.itemsize <= block_size:
+            fail(f"{path} has only {size // dtype.itemsize:,} tokens, not more than block_size={block_size}; "
+                 f"use a smaller --block_size or a bigger dataset")
+    if top >= vocab_size:
+        fail(f"{data_dir} holds token id {top:,} but the model's vocabulary has only {vocab_size:,} ids; "
+             f"train with this dataset's own vocabulary (init_from='scratch') or prepare it with the model's tokenizer")
+    return s

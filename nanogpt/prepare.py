@@ -1,0 +1,293 @@
+"""
+Writing datasets: the two routes every data/<name>/prepare.py takes (the format is dataset.py's).
+
+prepare_documents() is the fast route for any stream of documents (local files, TinyStories, poems):
+each document is tokenized on its own (GPT-2: encode_ordinary then EOT 50256; characters: the text then
+'\n'), in fixed shards spread over worker processes. Shards are appended in order to partial files
+under <out_dir>/.prepare/, and a small state file records how far they got, so a run killed at any
+moment resumes where it stopped and writes byte-identical files. A document goes to val when a hash
+of its text says so (or when its index says so, for a fixed 9:1 split): adding documents never moves
+old ones, so append(B) after prepare(A) equals prepare(A+B) and `cat` of the two datasets' files.
+Files are renamed into place only when whole, so an interrupted prepare never leaves one that looks finished.
+
+prepare_hf() is the reference's route for Hugging Face datasets (openwebtext).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import deque
+
+import numpy as np
+
+from nanogpt.atomicfile import fsync_append, write_atomic
+from nanogpt.corpus import drop_empty
+from nanogpt.dataset import SUMMARY, char_meta, load_meta, load_summary, token_dtype, write_meta, write_summary
+from nanogpt.errors import fail
+from nanogpt.tokenizer import GPT2_EOT, GPT2_VOCAB, gpt2_encoding
+
+WORK = '.prepare'  # unfinished work of an interrupted prepare, inside out_dir
+SHARD_CHARS = 4_000_000  # characters of text per shard: the unit of work and of resuming
+
+
+# -----------------------------------------------------------------------------
+# the fast route: documents -> shards -> worker processes -> partial files -> train.bin/val.bin
+
+def is_val(text, index, split):
+    """The split rule. ('hash', f): the first 8 bytes of blake2b(text) as an integer, below f * 2**64, so a
+    document's split depends on its text alone; ('every', n): every n-th document (index % n == n - 1)."""
+    rule, arg = split
+    if rule == 'every':
+        return index % arg == arg - 1
+    h = int.from_bytes(hashlib.blake2b(text.encode('utf-8'), digest_size=8).digest(), 'little')
+    return h < arg * 2 ** 64
+
+
+_W = {}  # per-process tokenizer state, set by _init_worker
+
+
+def _init_worker(tokenizer, chars):
+    _W.clear()
+    if tokenizer == 'gpt2':  # encode_ordinary, straight into an array where tiktoken (>= 0.8) can
+        enc = gpt2_encoding()
+        _W['enc'] = ((lambda t: enc.encode_to_numpy(t, allowed_special=set(), disallowed_special=()))
+                     if hasattr(enc, 'encode_to_numpy') else (lambda t: np.asarray(enc.encode_ordinary(t))))
+    else:  # characters: a lookup table from code point to id
+        lut = np.full(max(map(ord, chars)) + 1, -1, dtype=np.int64)
+        lut[[ord(c) for c in chars]] = np.arange(len(chars))
+        _W['lut'] = lut
+    _W['dtype'] = token_dtype(GPT2_VOCAB if tokenizer == 'gpt2' else len(chars))
+
+
+def _encode_shard(docs, first_index, split):
+    """Token ids of a shard's documents: (train ids, val ids, characters)."""
+    out = ([], [])
+    chars = 0
+    for i, text in enumerate(docs):
+        chars += len(text)
+        if 'enc' in _W:
+            ids = np.append(_W['enc'](text), GPT2_EOT)
+        else:
+            cps = np.frombuffer((text + '\n').encode('utf-32-le'), dtype=np.uint32)
+            ids = _W['lut'][cps] if cps.max() < len(_W['lut']) else np.array([-1])
+            if ids.min() < 0:  # a character outside the vocabulary: never write a wrapped-around id
+                raise ValueError(f"document {first_index + i} has characters missing from the vocabulary")
+        out[is_val(text, first_index + i, split)].append(np.asarray(ids, dtype=_W['dtype']))
+    join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, _W['dtype'])
+    return join(out[0]), join(out[1]), chars
+
+
+def _shards(documents, drop_empty_lines, shard_chars):
+    """Group the non-empty documents into shards of about shard_chars characters: (docs, first index, bytes)."""
+    docs, size, nbytes, index = [], 0, 0, 0
+    for text, n in documents:
+        nbytes += n
+        if drop_empty_lines:
+            text = drop_empty(text)
+        if not text:
+            continue  # an empty document would add a bare separator
+        docs.append(text)
+        size += len(text)
+        if size >= shard_chars:
+            yield docs, index, nbytes
+            index += len(docs)
+            docs, size, nbytes = [], 0, 0
+    if docs or nbytes:
+        yield docs, index, nbytes
+
+
+def _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base):
+    """(chars or None, vocab_size): GPT-2's, or the sorted characters of the documents; appended documents'
+    new characters get new ids after the dataset's."""
+    if tokenizer != 'char':
+        return None, GPT2_VOCAB
+    seen = set()
+    for text, _ in documents():
+        seen.update(drop_empty(text) if drop_empty_lines else text)
+    if not seen:
+        fail("the inputs hold no text")
+    old = [load_meta(out_dir)['itos'][i] for i in range(base['vocab_size'])] if base else []
+    chars = old + sorted(seen.union('\n') - set(old))
+    return chars, len(chars)
+
+
+def _open_work(out_dir, key, append):
+    """(state, partial file paths) of the work in out_dir/.prepare: an interrupted run's with the same key,
+    cut back to its last recorded shard, or a fresh start (with append, partial files that begin as copies
+    of the dataset's)."""
+    work = os.path.join(out_dir, WORK)
+    state_path = os.path.join(work, 'state.json')
+    partial = {s: os.path.join(work, f'{s}.bin.partial') for s in ('train', 'val')}
+    state = None
+    if os.path.exists(state_path):
+        with open(state_path) as f:
+            state = json.load(f)
+        if state['key'] != key:
+            print(f"{work} holds work of another prepare; starting over")
+            state = None
+    if state is None:
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        for s in ('train', 'val'):
+            if append:
+                shutil.copyfile(os.path.join(out_dir, f'{s}.bin'), partial[s])
+            else:
+                open(partial[s], 'wb').close()
+        state = {'key': key, 'shards': 0, 'documents': 0, 'characters': 0, 'bytes': 0,
+                 'train': os.path.getsize(partial['train']), 'val': os.path.getsize(partial['val'])}
+        write_atomic(state_path, json.dumps(state).encode())
+    else:
+        print(f"resuming after {state['shards']} shards ({state['documents']:,} documents)")
+    if not state.get('finishing'):  # killed while renaming files into place: only finish
+        for s in ('train', 'val'):  # drop whatever a kill left past the last recorded shard
+            os.truncate(partial[s], state[s])
+    return state, state_path, partial
+
+
+def _tokenize_shards(state, state_path, partial, shards, tokenizer, chars, split, num_proc, bar):
+    """Tokenize the shards not done yet, on num_proc processes, appending each in order to the partial
+    files and recording it in the state file."""
+    def commit(result, ndocs, nbytes):
+        train_ids, val_ids, nchars = result
+        fsync_append(partial['train'], train_ids.tobytes())
+        fsync_append(partial['val'], val_ids.tobytes())
+        state.update(shards=state['shards'] + 1, documents=state['documents'] + ndocs,
+                     characters=state['characters'] + nchars, bytes=state['bytes'] + nbytes,
+                     train=state['train'] + train_ids.nbytes, val=state['val'] + val_ids.nbytes)
+        write_atomic(state_path, json.dumps(state).encode())
+        bar.update(nbytes)
+
+    todo = (sh for n, sh in enumerate(shards) if n >= state['shards'])  # done shards are read, not tokenized
+    if num_proc <= 1:
+        _init_worker(tokenizer, chars)
+        for docs, first, nbytes in todo:
+            commit(_encode_shard(docs, first, split), len(docs), nbytes)
+        return
+    import multiprocessing
+    with multiprocessing.get_context('fork').Pool(num_proc, _init_worker, (tokenizer, chars)) as pool:
+        pending = deque()  # in order, at most 2 per worker, so memory stays bounded
+        for docs, first, nbytes in todo:
+            pending.append((pool.apply_async(_encode_shard, (docs, first, split)), len(docs), nbytes))
+            if len(pending) >= 2 * num_proc:
+                r, n, b = pending.popleft()
+                commit(r.get(), n, b)
+        while pending:
+            r, n, b = pending.popleft()
+            commit(r.get(), n, b)
+
+
+def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.0005), drop_empty_lines=False,
+                      append=False, num_proc=2, shard_chars=SHARD_CHARS, fingerprint='', total_bytes=None,
+                      desc='prepare'):
+    """Tokenize documents() (a function returning an iterator of (text, bytes read)) into out_dir's
+    train.bin/val.bin (+ meta.pkl for characters), resumably; with append, after the dataset already there.
+    fingerprint names the inputs and options: work left by an interrupted run is reused only when it matches."""
+    from tqdm import tqdm
+    os.makedirs(out_dir, exist_ok=True)
+    base = load_summary(out_dir) if append else None
+    if append:
+        if base is None:
+            fail(f"{out_dir} has no {SUMMARY}: append adds to a dataset made by this route; prepare it first")
+        if base['tokenizer'] != tokenizer:
+            fail(f"{out_dir} was prepared with the {base['tokenizer']} tokenizer, not {tokenizer}")
+        if fingerprint in base.get('inputs', []):
+            fail(f"these inputs were already added to {out_dir} (its {SUMMARY} lists them); nothing to append")
+        fingerprint += f" onto {base['train_sha256']} {base['val_sha256']}"
+    key = hashlib.sha256(f"{tokenizer} {split} {drop_empty_lines} {shard_chars} {fingerprint}".encode()).hexdigest()
+
+    chars, vocab_size = _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base)
+    dtype = token_dtype(vocab_size)
+    if append and dtype.name != base['dtype']:
+        fail(f"the new characters grow the vocabulary to {vocab_size:,}, past what {base['dtype']} holds; "
+             f"prepare the whole corpus again instead of appending")
+
+    state, state_path, partial = _open_work(out_dir, key, append)
+    t0, start = time.time(), state['train'] + state['val']
+    bar = tqdm(total=total_bytes, unit='B', unit_scale=True, desc=desc, initial=state['bytes'])
+    shards = _shards(documents(), drop_empty_lines, shard_chars) if not state.get('finishing') else ()
+    _tokenize_shards(state, state_path, partial, shards, tokenizer, chars, split, num_proc, bar)
+    bar.close()
+    elapsed = time.time() - t0
+
+    if state['documents'] == 0 and not append:
+        fail("the inputs hold no text: every document is empty")
+    for s in ('train', 'val'):
+        if state[s] == 0:
+            fail(f"no document went to {s}: the split is by document ({split[0]} rule, {split[1]}) and there are only "
+                 f"{state['documents']:,}; give more documents (e.g. split a long text into one file per chapter) "
+                 f"or a larger --val_fraction")
+    summary = _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint,
+                      split=f"{split[0]} {split[1]}", drop_empty_lines=drop_empty_lines)
+    ntok = (state['train'] + state['val'] - start) // dtype.itemsize
+    print(f"tokenized {ntok:,} tokens in {elapsed:.1f}s ({ntok / max(elapsed, 1e-9):,.0f} tokens/s)")
+    return summary
+
+
+def _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint, **options):
+    """Rename the finished files into place, meta first, then the .bin files, then the summary; a kill in
+    between is finished by the next run (state 'finishing')."""
+    state['finishing'] = True
+    write_atomic(state_path, json.dumps(state).encode())
+    if chars is not None:
+        write_meta(out_dir, char_meta(chars))
+    elif os.path.exists(os.path.join(out_dir, 'meta.pkl')):
+        os.remove(os.path.join(out_dir, 'meta.pkl'))  # a character-level dataset's meta would make train.py misread these ids
+    for s in ('train', 'val'):
+        if os.path.exists(partial[s]):
+            os.replace(partial[s], os.path.join(out_dir, f'{s}.bin'))
+    inputs = (base.get('inputs', []) if base else []) + [fingerprint.split(' onto ')[0]]
+    summary = write_summary(out_dir, tokenizer, vocab_size,
+                            documents=state['documents'] + (base['documents'] if base else 0),
+                            characters=state['characters'] + (base['characters'] if base else 0),
+                            **options, inputs=inputs)
+    shutil.rmtree(os.path.join(out_dir, WORK))
+    return summary
+
+
+# -----------------------------------------------------------------------------
+# the Hugging Face route (openwebtext): datasets' loader, train_test_split, a multi-process map
+
+def _hf_tokenize(batch):
+    enc = gpt2_encoding()
+    ids = [enc.encode_ordinary(t) + [GPT2_EOT] for t in batch['text']]
+    return {'ids': ids, 'chars': [len(t) for t in batch['text']]}
+
+
+def prepare_hf(out_dir, load, source, num_proc=2, test_size=0.0005, seed=2357):
+    """The reference's recipe on datasets >= 4: load() gives one split of documents with a 'text' column;
+    test_size of them (seed 2357) become val; each document's encode_ordinary tokens then EOT, tokenized by
+    num_proc processes; train.bin/val.bin written to temporary names and renamed when complete."""
+    try:
+        ds = load()
+    except Exception as e:  # offline, missing repository or files, a script-based dataset
+        fail(f"could not load {source} ({type(e).__name__}: {str(e)[:300]}). Without network access, download "
+             f"its parquet files elsewhere and pass them with --data_files")
+    if 'text' not in ds.column_names:
+        fail(f"{source} has no 'text' column (columns: {', '.join(ds.column_names)})")
+    split = ds.train_test_split(test_size=test_size, seed=seed, shuffle=True)
+    split['val'] = split.pop('test')
+    tokenized = split.map(_hf_tokenize, batched=True, remove_columns=ds.column_names, num_proc=num_proc,
+                          desc='tokenizing the splits')
+    from tqdm import tqdm
+    work = os.path.join(out_dir, WORK)
+    os.makedirs(work, exist_ok=True)
+    chars = 0
+    for s, dset in tokenized.items():
+        partial = os.path.join(work, f'{s}.bin.partial')
+        with open(partial, 'wb') as f:
+            for tbl in tqdm(dset.with_format('arrow').iter(batch_size=16384), desc=f'writing {s}.bin',
+                            total=-(-len(dset) // 16384)):
+                f.write(tbl['ids'].combine_chunks().flatten().to_numpy().astype(np.uint16).tobytes())
+                chars += sum(tbl['chars'].to_pylist())
+            f.flush()
+            os.fsync(f.fileno())
+    meta_path = os.path.join(out_dir, 'meta.pkl')
+    if os.path.exists(meta_path):
+        os.remove(meta_path)
+    for s in tokenized:
+        os.replace(os.path.join(work, f'{s}.bin.partial'), os.path.join(out_dir, f'{s}.bin'))
+    shutil.rmtree(work)
+    return write_summary(out_dir, 'gpt2', GPT2_VOCAB, documents=len(ds), characters=chars,
+                         split=f"datasets train_test_split test_size={test_size} seed={seed}", source=source)
