@@ -122,6 +122,9 @@ class KVCache:
         self.pos = 0
 
 
+GPT2_NAMES = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')  # OpenAI's sizes on the Hugging Face hub
+
+
 @dataclass
 class GPTConfig:
     block_size: int = 1024
@@ -204,15 +207,14 @@ class GPT(nn.Module):
 
     @classmethod
     def from_pretrained(cls, model_type, override_args=None):
-        """GPT-2 weights from Hugging Face: a model name (gpt2, gpt2-medium, gpt2-large, gpt2-xl) or a
+        """GPT-2 weights from Hugging Face: a model name (one of GPT2_NAMES) or a
         local folder written by transformers' save_pretrained. Only dropout may be overridden."""
         override_args = override_args or {}
         if set(override_args) - {'dropout'}:
             raise ValueError(f"only dropout can be overridden when loading GPT-2, not {sorted(override_args)}")
         from transformers import GPT2LMHeadModel
-        names = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')
-        if model_type not in names and not os.path.isdir(model_type):
-            raise ValueError(f"init_from={model_type!r} is neither one of {', '.join(names)} nor a folder "
+        if model_type not in GPT2_NAMES and not os.path.isdir(model_type):
+            raise ValueError(f"init_from={model_type!r} is neither one of {', '.join(GPT2_NAMES)} nor a folder "
                              "written by transformers' save_pretrained")
         print(f"loading weights from pretrained gpt: {model_type}")
         model_hf = GPT2LMHeadModel.from_pretrained(model_type)

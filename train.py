@@ -23,9 +23,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import configure
-from model import GPT, GPTConfig
+from model import GPT2_NAMES, GPT, GPTConfig
 from nanogpt import stopping
-from nanogpt.checkpoint import (GPT2_NAMES, SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint,
+from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint,
                                 load_checkpoint, load_gpt2, prepare_out_dir, restore_rng, save_checkpoint)
 from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta
 from nanogpt.device import compute_dtype, peak_flops, setup
@@ -42,7 +42,7 @@ log_interval = 1
 eval_iters = 200
 eval_only = False  # if True, evaluate once and exit
 always_save_checkpoint = True  # if True, save a checkpoint at every evaluation, not only on a new best
-init_from = 'scratch'  # 'scratch', 'resume', 'auto', 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl' or a GPT-2 folder
+init_from = 'scratch'  # 'scratch', 'resume', 'auto', a GPT-2 size ('gpt2' .. 'gpt2-xl') or a GPT-2 folder
 # 'auto' resumes when out_dir holds a checkpoint and starts from scratch when it does not (restarts, Kubernetes)
 overwrite_checkpoint = False  # let a new run (scratch, gpt2*) replace the checkpoint already in out_dir
 keep_checkpoints = 0  # also keep the last k checkpoints as out_dir/ckpt-ITER.pt (0: only ckpt.pt)
@@ -281,7 +281,7 @@ runlog = RunLog(out_dir, config, tokens_per_iter, iter_num if init_from == 'resu
 
 # training loop
 running_mfu = -1.0
-# on a CPU, measured in the dtype it computes in; it draws random matmuls, so before restoring the RNG
+# on a CPU, measured in the dtype it computes in
 device_peak = peak_flops(device_type, getattr(torch, compute_dtype(device_type, dtype)))
 if rng_states is not None and not restore_rng(rng_states, seed_offset, ddp_world_size, device_type):
     torch.manual_seed(1337 + seed_offset + iter_num)  # another world size: fresh streams, not a replay

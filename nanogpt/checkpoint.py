@@ -20,13 +20,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from model import GPT, GPTConfig
 from nanogpt.atomicfile import fsync_dir
 from nanogpt.errors import fail
 
 CKPT_NAME = 'ckpt.pt'
 COMPILE_PREFIX = '_orig_mod.'  # torch.compile's wrapper; checkpoints from elsewhere may carry it
 SHAPE_KEYS = ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size')
-GPT2_NAMES = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')
 # checkpoints written before the random states were tensors hold numpy arrays: these admit exactly those
 _NUMPY_ARRAY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), getattr(np, '_core', np.core).multiarray._reconstruct]
 
@@ -129,7 +129,6 @@ def check_shape(checkpoint, requested, defaults):
 
 def build_model(checkpoint, dropout=None):
     """The GPT a checkpoint describes, with its weights (and another dropout, when given)."""
-    from model import GPT, GPTConfig
     args = {k: checkpoint['model_args'][k] for k in SHAPE_KEYS + ('dropout',) if k in checkpoint['model_args']}
     if dropout is not None:
         args['dropout'] = dropout
@@ -139,11 +138,7 @@ def build_model(checkpoint, dropout=None):
 
 
 def load_gpt2(init_from, dropout=0.0):
-    """GPT-2 weights: one of GPT2_NAMES from the Hugging Face hub, or a folder written by save_pretrained."""
-    from model import GPT
-    if init_from not in GPT2_NAMES and not os.path.isdir(init_from):
-        fail(f"init_from={init_from!r} is neither one of {', '.join(GPT2_NAMES)} nor a folder written by "
-             f"transformers' save_pretrained")
+    """GPT-2 weights: one of model.GPT2_NAMES from the Hugging Face hub, or a folder written by save_pretrained."""
     try:
         return GPT.from_pretrained(init_from, dict(dropout=dropout))
     except ValueError as e:

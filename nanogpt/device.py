@@ -75,7 +75,8 @@ def peak_flops(device_type, dtype=torch.float32):
     dtype = torch.bfloat16 if dtype == torch.bfloat16 else torch.float32
     if dtype not in _cpu_peak:
         n = 512
-        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        g = torch.Generator().manual_seed(0)  # its own numbers: measuring never moves the stream dropout uses
+        a, b = torch.randn(n, n, generator=g).to(dtype), torch.randn(n, n, generator=g).to(dtype)
         for _ in range(3):
             a @ b
         best = float('inf')

@@ -1,25 +1,9 @@
+"""Fixtures shared by the tests; the harness itself (run, TINY, ...) is tests/harness.py."""
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, '..', 'shared', 'data')
-sys.path.insert(0, ROOT)
-# the tests never touch the network: tiktoken's files and the text come from ../shared/data
-os.environ['NANOGPT_LOCAL_DATA'] = SHARED
-os.environ.setdefault('WANDB_MODE', 'offline')
-os.environ.setdefault('OMP_NUM_THREADS', '1')  # tiny models: one thread is faster, and DDP tests run two processes
-
-
-def run(args, cwd=ROOT, check=True, env=None, timeout=600):
-    """Run a python script of the project as a user would; returns the CompletedProcess."""
-    full_env = dict(os.environ, **(env or {}))
-    p = subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=timeout)
-    if check and p.returncode != 0:
-        raise AssertionError(f"{args} exited {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}")
-    return p
+from harness import ROOT, run
 
 
 @pytest.fixture(scope='session')

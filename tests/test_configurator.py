@@ -1,7 +1,7 @@
 """configurator.py: config files, then --key=value left to right, typed like the defaults."""
 import pytest
 
-from conftest import run
+from harness import run
 from configurator import configure
 
 
@@ -83,6 +83,6 @@ def test_bad_arguments(tmp_path, capsys):
 
 
 def test_train_py_rejects_unknown_key():
-    p = run(['train.py', '--device=cpu', '--n_layers=2'], check=False)
+    p = run(['train.py', '--device=cpu', '--n_layers=2'], expect=None)
     assert p.returncode == 2
     assert "unknown config key 'n_layers'; did you mean n_layer" in p.stderr

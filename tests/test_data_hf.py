@@ -1,7 +1,7 @@
 """The Hugging Face route of data/openwebtext*/prepare.py, on local parquet files (the hub is unreachable here)."""
 import numpy as np
 
-from conftest import SHARED, run
+from harness import SHARED, run
 
 EOT = 50256
 
@@ -28,7 +28,7 @@ def test_openwebtext_route_on_local_parquet(tmp_path):
 
 
 def test_hub_unreachable_is_a_clear_error(tmp_path):
-    r = run(['data/openwebtext-10k/prepare.py', f'--out_dir={tmp_path}'], check=False,
+    r = run(['data/openwebtext-10k/prepare.py', f'--out_dir={tmp_path}'], expect=None,
             env={'HF_HUB_OFFLINE': '1', 'HF_DATASETS_CACHE': str(tmp_path / 'cache')})
     assert r.returncode == 2 and 'could not load' in r.stderr and '--data_files' in r.stderr
     assert not (tmp_path / 'train.bin').exists()

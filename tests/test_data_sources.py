@@ -3,7 +3,7 @@ import itertools
 
 import numpy as np
 
-from conftest import run
+from harness import run
 
 EOT = 50256
 
@@ -57,9 +57,9 @@ def test_plain_and_instruct_records(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    r = run(['data/tinystories/prepare.py', tmp_path / 'nope.txt', f'--out_dir={tmp_path}'], check=False)
+    r = run(['data/tinystories/prepare.py', tmp_path / 'nope.txt', f'--out_dir={tmp_path}'], expect=None)
     assert r.returncode == 2 and 'does not exist' in r.stderr
-    r = run(['data/tinystories/prepare.py', f'--out_dir={tmp_path}'], check=False, env={'HF_HUB_OFFLINE': '1'})
+    r = run(['data/tinystories/prepare.py', f'--out_dir={tmp_path}'], expect=None, env={'HF_HUB_OFFLINE': '1'})
     assert r.returncode == 2 and 'could not download TinyStoriesV2-GPT4-train.txt' in r.stderr
 
 
@@ -67,7 +67,7 @@ def test_tang_poems_character_level(tmp_path):
     import json
     import pickle
 
-    from conftest import SHARED
+    from harness import SHARED
     run(['data/tang_poems/prepare.py', f'--out_dir={tmp_path}'])
     meta = pickle.load(open(tmp_path / 'meta.pkl', 'rb'))
     s = json.load(open(tmp_path / 'summary.json'))

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
-from reliability_helpers import TINY, check, torchrun_cmd, train_cmd
+from harness import ROOT
+from harness import TINY, run, torchrun_cmd, train_args
 
 
 @pytest.fixture(scope='module')
 def trained(shakespeare_char, tmp_path_factory):
     """A tiny checkpoint (block_size 32, 1 layer) to misuse."""
     out = str(tmp_path_factory.mktemp('trained'))
-    check(train_cmd(f'--out_dir={out}', '--max_iters=1'))
+    run(train_args(f'--out_dir={out}', '--max_iters=1'))
     return os.path.join(out, 'ckpt.pt')
 
 
@@ -87,7 +87,7 @@ ROWS = [
 
 @pytest.mark.parametrize('name,setup,args,code,message', ROWS, ids=[r[0] for r in ROWS])
 def test_bad_input(shakespeare_char, trained, tmp_path, name, setup, args, code, message):
-    out, cwd, cmd = str(tmp_path / 'out'), ROOT, train_cmd
+    out, cwd, cmd = str(tmp_path / 'out'), ROOT, train_args
     if setup == 'ckpt' or callable(setup) and setup is not bad_tokens:
         out = with_ckpt(trained, tmp_path, None if setup == 'ckpt' else setup)
     elif setup == 'empty':
@@ -97,12 +97,13 @@ def test_bad_input(shakespeare_char, trained, tmp_path, name, setup, args, code,
         out = str(tmp_path / 'a-file' / 'out')
     elif setup is bad_tokens:
         bad_tokens(tmp_path)
-        cwd, cmd = str(tmp_path), lambda *a: [sys.executable, os.path.join(ROOT, 'train.py')] + TINY + list(a)
+        cwd, cmd = str(tmp_path), lambda *a: [os.path.join(ROOT, 'train.py')] + TINY + list(a)
     elif setup == 'torchrun':
         cmd = lambda *a: torchrun_cmd(2, *a)  # noqa: E731
     ckpt = os.path.join(out, 'ckpt.pt')
     before = open(ckpt, 'rb').read() if os.path.exists(ckpt) else None
-    rc, log = check(cmd(f"--out_dir={out}", "--max_iters=2", *args), expect=None, cwd=cwd)
+    r = run(cmd(f"--out_dir={out}", "--max_iters=2", *args), expect=None, cwd=cwd)
+    rc, log = r.returncode, r.out
     assert rc == code, log[-3000:]
     assert re.search(r'error: .*' + message, log), log[-3000:]
     assert 'Traceback' not in log or setup == 'torchrun'  # a message, not a crash

@@ -4,7 +4,7 @@ local save_pretrained folder, and checkpoints that carry torch.compile's prefix.
 import pytest
 import torch
 
-from conftest import run
+from harness import run
 from nanogpt.checkpoint import COMPILE_PREFIX, load_checkpoint
 from model import GPT, GPTConfig
 

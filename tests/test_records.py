@@ -9,12 +9,14 @@ import time
 import numpy as np
 import torch
 
-from conftest import ROOT, run
+import harness
+from harness import ROOT, run
+from nanogpt.checkpoint import build_model, load_checkpoint
 from nanogpt.runlog import RunLog, append_row, read_log
 
-TINY = ['--device=cpu', '--compile=False', '--n_layer=1', '--n_head=2', '--n_embd=32', '--block_size=32',
-        '--batch_size=4', '--gradient_accumulation_steps=1', '--dropout=0.0', '--eval_iters=2', '--log_interval=1',
-        '--eval_interval=10', '--always_save_checkpoint=True', '--warmup_iters=0', '--learning_rate=3e-3']
+# the harness's tiny model without dropout or accumulation, a constant-then-slow learning rate
+TINY = harness.TINY + ['--gradient_accumulation_steps=1', '--dropout=0.0', '--eval_interval=10', '--warmup_iters=0',
+                       '--learning_rate=3e-3', '--lr_decay_iters=600000']
 
 
 def rows_of(out_dir, kind):
@@ -23,7 +25,7 @@ def rows_of(out_dir, kind):
 
 def test_log_continuous_across_crash_and_resume(shakespeare_char, tmp_path):
     out = str(tmp_path / 'out')
-    args = [sys.executable, 'train.py', '--dataset=shakespeare_char', f'--out_dir={out}', '--max_iters=100000'] + TINY
+    args = [sys.executable, 'train.py'] + TINY + [f'--out_dir={out}', '--max_iters=100000']
     # a run killed (SIGKILL, no clean-up) some iterations after its checkpoint at iter 10
     p = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -41,7 +43,7 @@ def test_log_continuous_across_crash_and_resume(shakespeare_char, tmp_path):
     kept = [r for r in before if r['iter'] < ckpt_iter]
 
     last = ckpt_iter + 15
-    run(['train.py', '--dataset=shakespeare_char', f'--out_dir={out}', '--init_from=resume', f'--max_iters={last}'] + TINY)
+    run(['train.py'] + TINY + [f'--out_dir={out}', '--init_from=resume', f'--max_iters={last}'])
     header, after = read_log(out)
     assert header['config']['init_from'] == 'scratch'  # the config once, at the top, from the first run
     assert sum(1 for line in open(os.path.join(out, 'log.jsonl')) if '"kind": "config"' in line) == 1
@@ -114,10 +116,10 @@ def test_plot_writes_png(tmp_path):
     fake = tmp_path / 'fake'
     (fake / 'matplotlib').mkdir(parents=True)
     (fake / 'matplotlib' / '__init__.py').write_text("raise ImportError('No module named matplotlib')\n")
-    p = run(['plot.py', a, f'--out={tmp_path}/none.png'], check=False, env={'PYTHONPATH': str(fake)})
+    p = run(['plot.py', a, f'--out={tmp_path}/none.png'], expect=None, env={'PYTHONPATH': str(fake)})
     assert p.returncode == 2 and 'pip install matplotlib' in p.stderr
     assert not os.path.exists(tmp_path / 'none.png')
-    p = run(['plot.py', str(tmp_path / 'nothing'), f'--out={tmp_path}/none.png'], check=False)
+    p = run(['plot.py', str(tmp_path / 'nothing'), f'--out={tmp_path}/none.png'], expect=None)
     assert p.returncode != 0 and 'no run log' in p.stderr
 
 
@@ -135,18 +137,14 @@ def test_eval_whole_val_split_matches_direct_loss(tmp_path):
     write_bin(str(d / 'train.bin'), [stoi[c] for c in text[:n]], len(chars))
     write_bin(str(d / 'val.bin'), [stoi[c] for c in text[n:]], len(chars))
     write_meta(str(d), {'vocab_size': len(chars), 'stoi': stoi, 'itos': dict(enumerate(chars))})
-    train = [os.path.join(ROOT, 'train.py'), '--dataset=multibyte', '--out_dir=out', '--max_iters=5'] + TINY
+    train = [os.path.join(ROOT, 'train.py')] + TINY + ['--dataset=multibyte', '--out_dir=out', '--max_iters=5']
     run(train, cwd=str(tmp_path))
     p = run([os.path.join(ROOT, 'eval.py'), '--out_dir=out', '--device=cpu', '--batch_size=5'], cwd=str(tmp_path))
     row = [r for r in read_log(str(tmp_path / 'out'))[1] if r['kind'] == 'evaluate'][-1]
 
     # directly: the model on every window of the val tokens, one window at a time, log-softmax by hand
-    from nanogpt.checkpoint import load_checkpoint
-    from model import GPT, GPTConfig
     ckpt = load_checkpoint(str(tmp_path / 'out'))
-    model = GPT(GPTConfig(**ckpt['model_args']))
-    model.load_state_dict(ckpt['model'])
-    model.eval()
+    model = build_model(ckpt).eval()
     val = torch.tensor([stoi[c] for c in text[n:]])
     B = ckpt['model_args']['block_size']
     assert (len(val) - 1) % B != 0  # a shorter last window is part of the test
@@ -188,7 +186,7 @@ def test_eval_whole_val_split_matches_direct_loss(tmp_path):
     write_bin(str(d / 'val.bin'), [0, 1, 2] * 50, 3)
     write_meta(str(d), {'vocab_size': 3, 'stoi': {'a': 0, 'b': 1, 'c': 2}, 'itos': {0: 'a', 1: 'b', 2: 'c'}})
     log = (tmp_path / 'out' / 'log.jsonl').read_bytes()
-    p = run([os.path.join(ROOT, 'eval.py'), '--out_dir=out', '--device=cpu', '--dataset=abc'], cwd=str(tmp_path), check=False)
+    p = run([os.path.join(ROOT, 'eval.py'), '--out_dir=out', '--device=cpu', '--dataset=abc'], cwd=str(tmp_path), expect=None)
     assert p.returncode == 2 and 'trained on another dataset' in p.stderr
     assert (tmp_path / 'out' / 'log.jsonl').read_bytes() == log
 

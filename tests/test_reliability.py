@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from reliability_helpers import check, ckpt, popen, same_weights, torchrun_cmd, train_cmd
+from harness import ckpt, popen, run, same_weights, torchrun_cmd, train_args, train_cmd
 
 ITERS = 20
 
@@ -19,8 +19,8 @@ def uninterrupted(shakespeare_char, tmp_path_factory):
     def get(nproc):
         if nproc not in cache:
             out = str(tmp_path_factory.mktemp(f'full{nproc}'))
-            cmd = train_cmd if nproc == 1 else (lambda *a: torchrun_cmd(nproc, *a))
-            check(cmd(f'--out_dir={out}', f'--max_iters={ITERS}'))
+            cmd = train_args if nproc == 1 else (lambda *a: torchrun_cmd(nproc, *a))
+            run(cmd(f'--out_dir={out}', f'--max_iters={ITERS}'))
             cache[nproc] = ckpt(out), out
         return cache[nproc]
     return get
@@ -29,12 +29,12 @@ def uninterrupted(shakespeare_char, tmp_path_factory):
 @pytest.mark.parametrize('nproc', [1, 2])
 def test_resume_is_exact(uninterrupted, tmp_path, nproc):
     """ITERS iterations in one go == ITERS/2, then init_from=auto resume to ITERS: torch.equal weights."""
-    cmd = train_cmd if nproc == 1 else (lambda *a: torchrun_cmd(nproc, *a))
+    cmd = train_args if nproc == 1 else (lambda *a: torchrun_cmd(nproc, *a))
     out = str(tmp_path / 'out')
-    check(cmd(f'--out_dir={out}', f'--max_iters={ITERS // 2}', '--init_from=auto'))
+    run(cmd(f'--out_dir={out}', f'--max_iters={ITERS // 2}', '--init_from=auto'))
     half = ckpt(out)
     assert half['iter_num'] == ITERS // 2 + 1 and len(half['rng']) == nproc
-    _, log = check(cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto'))
+    log = run(cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto')).out
     assert f"Resuming training from {out}" in log
     full, resumed = uninterrupted(nproc)[0], ckpt(out)
     assert resumed['iter_num'] == full['iter_num'] == ITERS + 1
@@ -44,7 +44,7 @@ def test_resume_is_exact(uninterrupted, tmp_path, nproc):
         return
     # and resuming a finished run trains nothing more and keeps the checkpoint as it is
     before = os.path.getmtime(os.path.join(out, 'ckpt.pt'))
-    check(cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto'))
+    run(cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto'))
     assert os.path.getmtime(os.path.join(out, 'ckpt.pt')) == before
 
 
@@ -74,7 +74,7 @@ def test_sigterm_checkpoints_and_resumes(uninterrupted, tmp_path):
     stopped_at = int(m.group(1))
     assert 7 < stopped_at < ITERS
     assert ckpt(out)['iter_num'] == stopped_at
-    _, log = check(train_cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto'))
+    log = run(train_args(f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto')).out
     assert f"Resuming training from {out}" in log
     assert re.search(rf'^iter {stopped_at}:', log, re.M) and not re.search(rf'^iter {stopped_at - 1}:', log, re.M)
     assert same_weights(uninterrupted(1)[0]['model'], ckpt(out)['model'])
@@ -101,8 +101,8 @@ def test_nan_on_one_rank_stops_every_rank(shakespeare_char, tmp_path):
     """A NaN loss on rank 1 at iter 8: both ranks stop before that update, non-zero exit, and the last
     checkpoint is the one of iter 5, before the NaN."""
     out = str(tmp_path / 'out')
-    code, log = check(torchrun_cmd(2, f'--out_dir={out}', f'--max_iters={ITERS}'), expect=None,
-                      env_extra={'NANOGPT_FAULT': 'nan@8:1'})
+    r = run(torchrun_cmd(2, f'--out_dir={out}', f'--max_iters={ITERS}'), expect=None, env={'NANOGPT_FAULT': 'nan@8:1'})
+    code, log = r.returncode, r.out
     assert code != 0
     assert 'error: non-finite loss on rank 1 at iter 8; every rank stopped before the update' in log
     assert 'exitcode: 3' in log  # the NaN exit code, not a crash
@@ -112,8 +112,7 @@ def test_nan_on_one_rank_stops_every_rank(shakespeare_char, tmp_path):
 
 def test_nan_single_process_exit_code(shakespeare_char, tmp_path):
     out = str(tmp_path / 'out')
-    code, log = check(train_cmd(f'--out_dir={out}', '--max_iters=20'), expect=3,
-                      env_extra={'NANOGPT_FAULT': 'nan@3:0'})
+    log = run(train_cmd(f'--out_dir={out}', '--max_iters=20'), expect=3, env={'NANOGPT_FAULT': 'nan@3:0'}).out
     assert 'non-finite loss on rank 0 at iter 3' in log
     assert not os.path.exists(os.path.join(out, 'ckpt.pt'))  # nothing was worth saving yet
 
@@ -122,7 +121,7 @@ def test_eval_only_on_resume(uninterrupted, tmp_path):
     """eval_only on a resumed checkpoint evaluates at its iteration and leaves the checkpoint untouched."""
     out = uninterrupted(1)[1]
     before = open(os.path.join(out, 'ckpt.pt'), 'rb').read()
-    _, log = check(train_cmd(f'--out_dir={out}', '--init_from=resume', '--eval_only=True'))
+    log = run(train_args(f'--out_dir={out}', '--init_from=resume', '--eval_only=True')).out
     assert re.search(rf'^step {ITERS + 1}: train loss [\d.]+, val loss [\d.]+$', log, re.M), log
     assert not re.search(r'^iter ', log, re.M)
     assert open(os.path.join(out, 'ckpt.pt'), 'rb').read() == before

@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from conftest import ROOT
+from harness import ROOT
 
 MANIFESTS = ['k8s/pytorchjob.yaml', 'k8s/pytorchjob-test.yaml']
 TRAIN_KEYS = set(re.findall(r'^(\w+) = ', open(os.path.join(ROOT, 'train.py')).read(), re.M))

@@ -8,7 +8,7 @@ import signal
 import time
 
 from nanogpt.checkpoint import kept_checkpoints, load_checkpoint
-from reliability_helpers import check, popen, train_cmd
+from harness import popen, run, train_args, train_cmd
 
 KILLS = 10
 MAX_ITERS = 100000  # never reached while killing; the last run stops a few iterations further
@@ -53,7 +53,7 @@ def test_sigkill_anywhere_leaves_a_loadable_checkpoint(shakespeare_char, tmp_pat
     assert last_iter > 0 and mid_write >= 1, (last_iter, mid_write)
     # the last start resumes and finishes the run; the killed runs' temporary files are gone
     last_args = [a for a in args if not a.startswith('--max_iters')] + [f'--max_iters={last_iter + 3}']
-    _, log = check(train_cmd(*last_args))
+    log = run(train_args(*last_args)).out
     m = re.search(r'Resuming training from', log)
     assert m, log[-2000:]
     assert load_checkpoint(out)['iter_num'] == last_iter + 4

@@ -4,8 +4,8 @@ import os
 import re
 import subprocess
 
-from conftest import ROOT
-from reliability_helpers import TINY, TORCHRUN, ckpt, env, free_port
+from harness import ROOT
+from harness import TINY, TORCHRUN, ckpt, free_port
 
 
 def test_two_nodes_survive_a_worker_failure(shakespeare_char, tmp_path):
@@ -18,7 +18,7 @@ def test_two_nodes_survive_a_worker_failure(shakespeare_char, tmp_path):
                           '--monitor-interval=0.5', 'train.py'] + TINY + [
                           f'--out_dir={out}', '--max_iters=20', '--init_from=auto']
         # rank 1 dies at iter 8 unless the marker exists (it creates it): a failure that happens once
-        e = dict(env(), NANOGPT_FAULT=f'crash@8:1:{marker}')
+        e = dict(os.environ, NANOGPT_FAULT=f'crash@8:1:{marker}')
         # a fresh TCPStore per rendezvous round: with the shared one, a restarted worker can read the dead
         # round's gloo addresses and fail to connect (see docs/reliability.md)
         e['TORCH_DISABLE_SHARE_RDZV_TCP_STORE'] = '1'

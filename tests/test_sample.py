@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nanogpt.checkpoint import save_checkpoint
-from conftest import ROOT, run
+from harness import ROOT, run
 from model import GPT, GPTConfig
 from nanogpt.tokenizer import GPT2_EOT
 
@@ -44,8 +44,8 @@ def bpe_ckpt(tmp_path_factory):
     return str(out)
 
 
-def sample(ckpt, *args, check=True):
-    return run(['sample.py', f'--out_dir={ckpt}', '--max_new_tokens=60', *args], check=check)
+def sample(ckpt, *args, expect=0):
+    return run(['sample.py', f'--out_dir={ckpt}', '--max_new_tokens=60', *args], expect=expect)
 
 
 def samples(stdout, prompt):
@@ -119,7 +119,7 @@ def test_tokens_stream_while_generating(char_ckpt):
     (['--window_shift=half'], 'window_shift must be a whole number of tokens, 1 or more'),
 ])
 def test_bad_settings_fail_with_a_clear_error(char_ckpt, args, message):
-    p = sample(char_ckpt, *args, check=False)
+    p = sample(char_ckpt, *args, expect=None)
     assert p.returncode == 2
     assert message in p.stderr
     assert SEP not in p.stdout
@@ -129,7 +129,7 @@ def test_char_model_without_its_vocabulary_is_a_clear_error(char_ckpt, tmp_path)
     """Run from another folder, data/shakespeare_char/meta.pkl is out of reach: GPT-2 BPE would feed ids
     beyond a 65-token model, so sample.py refuses with the reason instead."""
     p = run([os.path.join(ROOT, 'sample.py'), f'--out_dir={char_ckpt}', '--max_new_tokens=5', '--device=cpu'],
-            cwd=str(tmp_path), check=False)
+            cwd=str(tmp_path), expect=None)
     assert p.returncode == 2
     assert 'meta.pkl' in p.stderr and '65 token ids' in p.stderr
     assert 'Traceback' not in p.stderr

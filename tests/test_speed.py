@@ -3,7 +3,7 @@ import re
 
 import torch
 
-from conftest import run
+from harness import run
 from model import GPT, GPTConfig
 
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED, run
+from harness import ROOT, SHARED, run
 from nanogpt import tokenizer
 
 R50K_CACHE_KEY = '0ea1e91bbb3a60f729a8dc8f777fd2fc07cd8df4'  # sha1 of r50k_base's URL: tiktoken's cache name
@@ -58,11 +58,11 @@ def test_wrong_bpe_file_is_a_clear_error(tmp_path):
     with open(os.path.join(SHARED, 'gpt2_bpe', 'gpt2.tiktoken'), 'rb') as f:
         data = f.read()
     (tmp_path / 'gpt2_bpe' / 'gpt2.tiktoken').write_bytes(data[:-200])  # a truncated copy
-    p = run(['-m', 'nanogpt.tokenizer', 'Hello'], check=False, env={'NANOGPT_LOCAL_DATA': str(tmp_path)})
+    p = run(['-m', 'nanogpt.tokenizer', 'Hello'], expect=None, env={'NANOGPT_LOCAL_DATA': str(tmp_path)})
     assert p.returncode != 0
     assert 'is not the GPT-2 BPE ranks file (sha256 differs' in p.stderr
     assert 'Traceback' not in p.stderr
-    p = run(['-m', 'nanogpt.tokenizer', 'Hello'], check=False, env={'NANOGPT_LOCAL_DATA': str(tmp_path / 'nowhere')})
+    p = run(['-m', 'nanogpt.tokenizer', 'Hello'], expect=None, env={'NANOGPT_LOCAL_DATA': str(tmp_path / 'nowhere')})
     assert p.returncode != 0 and 'does not exist' in p.stderr and 'Traceback' not in p.stderr
 
 

@@ -11,16 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run
+import harness
+from harness import ROOT, load_model, run
 from nanogpt.checkpoint import load_checkpoint
-from model import GPT, GPTConfig
 
-TINY = ['--device=cpu', '--compile=False', '--dtype=float32', '--dataset=shakespeare_char', '--n_layer=2',
-        '--n_head=2', '--n_embd=64', '--block_size=32', '--batch_size=8', '--dropout=0.0', '--eval_iters=4',
-        '--log_interval=1', '--learning_rate=1e-2', '--warmup_iters=0', '--lr_decay_iters=40', '--min_lr=1e-3',
-        '--gradient_accumulation_steps=4', '--eval_interval=20']
+# the harness's tiny model, two layers 64 wide and no dropout: big enough for the loss to fall clearly
+TINY = harness.TINY + ['--n_layer=2', '--n_embd=64', '--batch_size=8', '--dropout=0.0', '--eval_iters=4',
+                       '--warmup_iters=0', '--lr_decay_iters=40', '--min_lr=1e-3', '--gradient_accumulation_steps=4',
+                       '--eval_interval=20']
 TORCHRUN = ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
-ONE_THREAD = {'OMP_NUM_THREADS': '1'}  # faster for a tiny model, and torchrun's two processes share two cores
 
 
 def train_losses(stdout):
@@ -40,10 +39,7 @@ def weights(out_dir):
 
 def fixed_batch_loss(out_dir):
     """The loss of a checkpoint on fixed val windows, computed here, not by train.py."""
-    ckpt = load_checkpoint(str(out_dir))
-    model = GPT(GPTConfig(**ckpt['model_args']))
-    model.load_state_dict(ckpt['model'])
-    model.eval()
+    model = load_model(out_dir)
     data = np.memmap(os.path.join(ROOT, 'data', 'shakespeare_char', 'val.bin'), dtype=np.uint16, mode='r')
     ix = range(0, 64 * 1000, 1000)
     x = torch.stack([torch.from_numpy(data[i:i + 32].astype(np.int64)) for i in ix])
@@ -82,7 +78,7 @@ def scratch(tmp_path_factory, shakespeare_char):
     """One process, 41 iterations from scratch with gradient accumulation 4, logging to wandb offline."""
     tmp = tmp_path_factory.mktemp('scratch')
     p = run(['train.py'] + TINY + ['--max_iters=40', '--wandb_log=True', f'--out_dir={tmp / "out"}'],
-            env={'WANDB_MODE': 'offline', 'WANDB_DIR': str(tmp), **ONE_THREAD})
+            env={'WANDB_MODE': 'offline', 'WANDB_DIR': str(tmp)})
     return tmp, p.stdout
 
 
@@ -111,10 +107,10 @@ def test_resume_continues_where_it_left_off(scratch, tmp_path):
     """21 iterations, then a resumed run to 41: the same losses and bitwise the same weights as one run."""
     _, uninterrupted = scratch
     out = tmp_path / 'out'
-    first = run(['train.py'] + TINY + ['--max_iters=20', f'--out_dir={out}'], env=ONE_THREAD)
+    first = run(['train.py'] + TINY + ['--max_iters=20', f'--out_dir={out}'])
     assert load_checkpoint(str(out))['iter_num'] == 21
     assert 'Warning' not in first.stderr  # e.g. no deprecated torch.amp calls
-    second = run(['train.py'] + TINY + ['--max_iters=40', '--init_from=resume', f'--out_dir={out}'], env=ONE_THREAD)
+    second = run(['train.py'] + TINY + ['--max_iters=40', '--init_from=resume', f'--out_dir={out}'])
     assert f'Resuming training from {out}' in second.stdout
     before, after, whole = train_losses(first.stdout), train_losses(second.stdout), train_losses(uninterrupted)
     assert sorted(before) == list(range(21)) and sorted(after) == list(range(21, 41))
@@ -128,11 +124,11 @@ def test_ddp_two_processes_equal_one_with_the_same_accumulation(tmp_path, shakes
     with accumulation 4 on the same micro-batches. (Few steps: later, this plateau of the tiny model amplifies
     float rounding differences from the order of the gradient sums by 10^4.)"""
     args = TINY + ['--max_iters=7', '--eval_interval=4']
-    p = run(TORCHRUN + ['train.py'] + args + [f'--out_dir={tmp_path / "ddp"}'], env=ONE_THREAD)
+    p = run(TORCHRUN + ['train.py'] + args + [f'--out_dir={tmp_path / "ddp"}'])
     assert 'tokens per iteration will be: 1,024' in p.stdout  # 2 micro-steps x 8 x 32, x 2 processes
     evals = eval_losses(p.stdout)
     assert sorted(evals) == [0, 4] and evals[4][1] < evals[0][1] and sorted(train_losses(p.stdout)) == list(range(8))
-    run(['train.py'] + args + [f'--out_dir={tmp_path / "one"}'], env=ONE_THREAD)
+    run(['train.py'] + args + [f'--out_dir={tmp_path / "one"}'])
     ddp, single = weights(tmp_path / 'ddp'), weights(tmp_path / 'one')
     assert list(ddp) == list(single)
     for k in single:
@@ -143,7 +139,7 @@ def test_ddp_two_processes_equal_one_with_the_same_accumulation(tmp_path, shakes
 
 def test_accumulation_not_divisible_by_processes(tmp_path, shakespeare_char):
     p = run(TORCHRUN + ['train.py'] + TINY + ['--gradient_accumulation_steps=3', f'--out_dir={tmp_path / "out"}'],
-            check=False, env=ONE_THREAD)
+            expect=None)
     assert p.returncode != 0
     assert 'error: gradient_accumulation_steps=3 does not divide by the 2 processes; use a multiple of 2' in p.stderr
     assert not os.path.exists(tmp_path / 'out')
@@ -152,8 +148,7 @@ def test_accumulation_not_divisible_by_processes(tmp_path, shakespeare_char):
 def test_eval_only(scratch, tmp_path):
     shutil.copytree(scratch[0] / 'out', tmp_path / 'out')
     before = load_checkpoint(str(tmp_path / 'out'))
-    p = run(['train.py'] + TINY + ['--init_from=resume', '--eval_only=True', f'--out_dir={tmp_path / "out"}'],
-            env=ONE_THREAD)
+    p = run(['train.py'] + TINY + ['--init_from=resume', '--eval_only=True', f'--out_dir={tmp_path / "out"}'])
     assert list(eval_losses(p.stdout)) == [41] and not train_losses(p.stdout)
     after = load_checkpoint(str(tmp_path / 'out'))
     assert after['iter_num'] == 41
@@ -166,7 +161,7 @@ def test_finetune_local_gpt2_then_sample(gpt2_folder, shakespeare, tmp_path):
     p = run(['train.py', '--device=cpu', '--compile=False', '--dataset=shakespeare', f'--init_from={gpt2_folder}',
              '--block_size=64', '--batch_size=4', '--gradient_accumulation_steps=1', '--max_iters=6',
              '--eval_interval=3', '--eval_iters=2', '--learning_rate=3e-3', '--decay_lr=False', '--dropout=0.1',
-             '--log_interval=1', f'--out_dir={out}'], env=ONE_THREAD)
+             '--log_interval=1', f'--out_dir={out}'])
     assert f'loading weights from pretrained gpt: {gpt2_folder}' in p.stdout
     evals = eval_losses(p.stdout)
     assert sorted(evals) == [0, 3, 6] and evals[6][1] < evals[0][1]
@@ -182,5 +177,5 @@ def test_finetune_local_gpt2_then_sample(gpt2_folder, shakespeare, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a GPU')
 def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, shakespeare_char):
-    p = run(['train.py', '--dataset=shakespeare_char', f'--out_dir={tmp_path / "out"}'], check=False)
+    p = run(['train.py', '--dataset=shakespeare_char', f'--out_dir={tmp_path / "out"}'], expect=None)
     assert p.returncode == 2 and "torch sees no CUDA GPU; run on the CPU with --device=cpu" in p.stderr
