@@ -11,7 +11,8 @@ import sys
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 mods = {}
 for d, _, fs in os.walk(root):
-    if '.git' in d or 'tests' in d: continue
+    if os.path.relpath(d, root).split(os.sep)[0] in ('.git', 'tests'):
+        continue
     for f in fs:
         if f.endswith('.py'):
             p = os.path.relpath(os.path.join(d, f), root)
