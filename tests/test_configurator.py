@@ -1,7 +1,10 @@
-"""configurator.py: config files, then --key=value left to right, typed like the defaults."""
+"""configurator.py: config files, then --key=value left to right, typed like the defaults; --help."""
+import glob
+import os
+
 import pytest
 
-from harness import run
+from harness import ROOT, run
 from configurator import configure
 
 
@@ -86,3 +89,46 @@ def test_train_py_rejects_unknown_key():
     p = run(['train.py', '--device=cpu', '--n_layers=2'], expect=None)
     assert p.returncode == 2
     assert "unknown config key 'n_layers'; did you mean n_layer" in p.stderr
+
+
+def test_help_lists_knobs_grouped_with_defaults_types_and_comments(tmp_path, capsys):
+    script = tmp_path / 'script.py'
+    script.write_text('"""A script."""\nimport os\n# -----\n# I/O\nout_dir = \'out\'  # where it goes\n'
+                      'eval_interval = 2000\n# a longer note about the knobs below, not a group\n'
+                      '# learning rate decay\nmin_lr = 6e-5  # ~= learning_rate/10\ntop_k = None\n')
+    g = {'__file__': str(script), '__doc__': 'A script.', 'os': None, 'out_dir': 'out', 'eval_interval': 2000,
+         'min_lr': 6e-5, 'top_k': None}
+    for flag in ('--help', '-h'):
+        with pytest.raises(SystemExit) as e:
+            configure(dict(g), ['--batch_size=3', flag], nullable=('top_k',))  # before any other argument
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert 'A script.' in out and 'I/O:' in out and 'learning rate decay:' in out
+        assert "--out_dir='out'" in out and 'where it goes' in out
+        assert out.index('I/O:') < out.index('--out_dir') < out.index('--eval_interval') < out.index(
+            '# a longer note') < out.index('learning rate decay:') < out.index('--min_lr=6e-05')
+        lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith('  --')}
+        assert lines['--eval_interval=2000'] == ['int'] and lines['--min_lr=6e-05'][:2] == ['float', '~=']
+        assert lines['--top_k=None'] == ['any']
+    # --key=value and config files are untouched by the new flag
+    assert apply(['--batch_size=3'])['batch_size'] == 3
+
+
+def test_train_py_help_exits_0_without_training(tmp_path):
+    p = run(['train.py', '--help', f'--out_dir={tmp_path}/out'])
+    assert p.returncode == 0 and p.stderr == ''
+    for text in ('usage: python train.py', 'I/O:', 'learning rate decay:', '--max_iters=600000',
+                 '--init_from=\'scratch\'', 'if True, evaluate once and exit', '--lr_decay_iters=600000'):
+        assert text in p.stdout
+    assert not os.path.exists(tmp_path / 'out')
+
+
+def test_prepare_scripts_help_prints_usage_and_prepares_nothing():
+    scripts = sorted(glob.glob(os.path.join(ROOT, 'data', '*', 'prepare.py')) + glob.glob(os.path.join(ROOT, 'data', '*.py')))
+    assert len(scripts) >= 9
+    before = {f: os.path.getmtime(f) for f in glob.glob(os.path.join(ROOT, 'data', '**'), recursive=True)}
+    for script in scripts:
+        p = run([script, '--help'], expect=None)
+        assert p.returncode == 0 and p.stdout.startswith('usage:'), (script, p.stdout, p.stderr)
+    after = {f: os.path.getmtime(f) for f in glob.glob(os.path.join(ROOT, 'data', '**'), recursive=True)}
+    assert after == before  # no file written, none removed

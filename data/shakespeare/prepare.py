@@ -2,6 +2,7 @@
 Tiny shakespeare with GPT-2 BPE (tiktoken encode_ordinary), first 90% train: 301,966 / 36,059 tokens.
 Offline: NANOGPT_LOCAL_DATA=path/to/folder python data/shakespeare/prepare.py
 """
+import argparse
 import os
 import sys
 
@@ -10,6 +11,7 @@ from nanogpt.dataset import write_bin, write_summary  # noqa: E402
 from nanogpt.localdata import fetch_text  # noqa: E402
 from nanogpt.tokenizer import GPT2_VOCAB, gpt2_encoding  # noqa: E402
 
+argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
 here = os.path.dirname(os.path.abspath(__file__))
 data = fetch_text(os.path.join(here, 'input.txt'),
                   'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt',

@@ -3,6 +3,7 @@ Tiny shakespeare as characters: vocab = the text's sorted unique characters (65)
 Writes train.bin, val.bin (uint16), meta.pkl ({vocab_size, itos, stoi, dtype}) and summary.json beside this script.
 Offline: NANOGPT_LOCAL_DATA=path/to/folder python data/shakespeare_char/prepare.py
 """
+import argparse
 import os
 import sys
 
@@ -10,6 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from nanogpt.dataset import char_meta, write_bin, write_meta, write_summary  # noqa: E402
 from nanogpt.localdata import fetch_text  # noqa: E402
 
+argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
 here = os.path.dirname(os.path.abspath(__file__))
 data = fetch_text(os.path.join(here, 'input.txt'),
                   'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt',
