@@ -5,7 +5,9 @@ $ python plot.py out-lr1e-3 out-lr3e-3 --x=tokens --out=compare.png
 
 Each run gets one colour: its train loss (the per-interval loss of one batch, from train.py's log
 lines) as a thin line, its val loss (train.py's evaluations) as a thick line with dots, and eval.py's
-results (whole val split) as stars. matplotlib is only needed here: pip install matplotlib
+results (whole val split) as stars. Where a run was resumed on other val data (train.py --init_from=resume
+--dataset=other, docs/continuing.md) its curves break, at a dashed vertical line: losses on two val sets
+are not one curve. matplotlib is only needed here: pip install matplotlib
 """
 
 import argparse
@@ -46,16 +48,40 @@ def points(rows, kind, key):
     return sorted(pts)
 
 
+def val_changes(header, rows):
+    """(x, resume row) where the run went on with other val data; a row without tokens has them computed."""
+    tpi = header.get('tokens_per_iter') or 0
+    return sorted(((r.get(args.x, r['iter'] * tpi), r) for r in rows if r.get('kind') == 'resume' and r.get('val_changed')),
+                  key=lambda c: c[0])
+
+
+def split_at(pts, cuts):
+    """pts in pieces: a point at x >= a cut belongs to the piece after it (the resumed run measured it)."""
+    pieces = [[] for _ in range(len(cuts) + 1)]
+    for x, y in pts:
+        pieces[sum(x >= c for c in cuts)].append((x, y))
+    return [p for p in pieces if p]
+
+
 fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
 plotted = 0
 for i, (run, label) in enumerate(zip(args.runs, labels)):
-    _, rows = read_log(run)
+    header, rows = read_log(run)
     colour = f'C{i % 10}'
     train, val, final = points(rows, 'train', 'train_loss'), points(rows, 'eval', 'val_loss'), points(rows, 'evaluate', 'val_loss')
-    if train:
-        ax.plot(*zip(*train), color=colour, lw=0.9, alpha=0.55, label=f'{label} train')
-    if val:
-        ax.plot(*zip(*val), color=colour, lw=2.2, marker='o', ms=4, label=f'{label} val')
+    changes = val_changes(header, rows)
+    cuts = [x for x, _ in changes]
+    for k, piece in enumerate(split_at(train, cuts)):
+        ax.plot(*zip(*piece), color=colour, lw=0.9, alpha=0.55, label=None if k else f'{label} train')
+    for k, piece in enumerate(split_at(val, cuts)):
+        ax.plot(*zip(*piece), color=colour, lw=2.2, marker='o', ms=4, label=None if k else f'{label} val')
+    for x, r in changes:
+        note = f"val data changed at iter {r['iter']:,}" + (
+            f" ({r['previous_dataset']} -> {r['dataset']})" if r.get('previous_dataset') != r.get('dataset') else '')
+        ax.axvline(x, color=colour, ls='--', lw=1.2, label=f'{label}: {note}')
+        print(f"{label}: {note}; the curves break there")
+    if cuts:
+        val = [p for p in val if p[0] >= cuts[-1]]  # the best val below is on the current val data only
     if final:
         ax.plot(*zip(*final), color=colour, ls='none', marker='*', ms=14, mec='black', label=f'{label} eval.py (full val)')
     if not (train or val or final):
@@ -64,8 +90,9 @@ for i, (run, label) in enumerate(zip(args.runs, labels)):
     plotted += 1
     best = min(val, key=lambda p: p[1]) if val else None
     last = max((r['iter'] for r in rows if r.get('kind') == 'train'), default=None)
-    print(f"{label}: {len(train)} train rows, {len(val)} evaluations, last iter {last}"
-          + (f", best val {best[1]:.4f} at {args.x} {best[0]:,}" if best else ''))
+    print(f"{label}: {len(train)} train rows, {len(points(rows, 'eval', 'val_loss'))} evaluations, last iter {last}"
+          + (f", best val {best[1]:.4f} at {args.x} {best[0]:,}" if best else '')
+          + (" (on the val data since the last change)" if cuts and best else ''))
 if not plotted:
     fail("nothing to plot: the logs have no train or eval rows")
 

@@ -24,13 +24,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import configure
 from model import GPT2_NAMES, GPT, GPTConfig
-from nanogpt import stopping
+from nanogpt import resume, stopping
 from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint,
                                 load_checkpoint, load_gpt2, prepare_out_dir, restore_rng, save_checkpoint)
 from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta
 from nanogpt.device import compute_dtype, peak_flops, setup
 from nanogpt.errors import fail
-from nanogpt.runlog import RunLog
+from nanogpt.runlog import RunLog, wandb_offline_unless_key
 from nanogpt.tokenizer import GPT2_PADDED_VOCAB
 
 # -----------------------------------------------------------------------------
@@ -120,6 +120,8 @@ tokens_per_iter = gradient_accumulation_steps * ddp_world_size * batch_size * bl
 if master_process:
     print(f"tokens per iteration will be: {tokens_per_iter:,}")
     prepare_out_dir(out_dir)
+# no W&B API key: wandb_mode='offline' (with a warning saying how to sync later) rather than a crash after start-up
+wandb_mode = wandb_offline_unless_key() if wandb_log and master_process else None
 stopping.catch_preemption()
 torch.manual_seed(1337 + seed_offset)
 
@@ -127,6 +129,7 @@ torch.manual_seed(1337 + seed_offset)
 data_dir = dataset_dir(dataset)
 meta = load_meta(data_dir)
 token_dtype = bin_dtype(data_dir)
+val_sha256 = resume.val_sha256(data_dir)  # kept in the checkpoint: a resumed run sees when the val data changed
 
 
 def get_batch(split, seq=None, k=0):
@@ -157,6 +160,7 @@ def get_batch(split, seq=None, k=0):
 iter_num = 0
 best_val_loss = 1e9
 wandb_run_id = None  # kept in the checkpoint so a resumed run logs on into the same wandb run
+val_changed, old_dataset = False, None  # resuming on other val data (see nanogpt/resume.py)
 
 meta_vocab_size = meta['vocab_size'] if meta else None
 if meta_vocab_size is not None and master_process:
@@ -171,9 +175,7 @@ if init_from == 'scratch':
         print("Initializing a new model from scratch")
     model_args['vocab_size'] = meta_vocab_size if meta_vocab_size is not None else GPT2_PADDED_VOCAB
     model = GPT(GPTConfig(**model_args))
-elif init_from == 'resume':
-    if master_process:
-        print(f"Resuming training from {out_dir}")
+elif init_from == 'resume':  # resume.report() says what is continued
     checkpoint = load_checkpoint(out_dir)
     # the model's shape comes from the checkpoint; asking for another one is an error
     check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
@@ -181,7 +183,12 @@ elif init_from == 'resume':
         model_args[k] = checkpoint['model_args'][k]
     model = build_model(checkpoint, dropout=dropout)
     iter_num = checkpoint['iter_num']
-    best_val_loss = checkpoint['best_val_loss']
+    if not eval_only:
+        resume.check_left_to_train(out_dir, iter_num, max_iters, lr_decay_iters, auto=config['init_from'] == 'auto')
+    val_changed, old_dataset = resume.val_changed(checkpoint, dataset, val_sha256)
+    if master_process:
+        resume.report(checkpoint, config, iter_num, val_changed, old_dataset)
+    best_val_loss = 1e9 if val_changed else checkpoint['best_val_loss']  # a loss on another val set is no bar
     wandb_run_id = checkpoint.get('wandb_run_id')
 else:  # gpt2* or a local folder of GPT-2 weights
     model = load_gpt2(init_from, dropout)
@@ -268,21 +275,24 @@ def save(reason):
         'rng': rng,
         'scaler': scaler.state_dict(),
         'wandb_run_id': wandb_run_id,
+        'val_sha256': val_sha256,
     }, keep=keep_checkpoints)
 
 
 if wandb_log and master_process:
     import wandb
-    wandb.init(project=wandb_project, name=wandb_run_name, config=config, id=wandb_run_id, resume='allow')
+    wandb.init(project=wandb_project, name=wandb_run_name, config=config, id=wandb_run_id, resume='allow',
+               mode=wandb_mode)
     wandb_run_id = wandb.run.id
 # out_dir/log.jsonl: the run's record (see nanogpt/runlog.py); a resumed run continues it from the checkpoint's iter
-runlog = RunLog(out_dir, config, tokens_per_iter, iter_num if init_from == 'resume' else None,
-                wandb_log) if master_process else None
+runlog = RunLog(out_dir, config, tokens_per_iter, iter_num if init_from == 'resume' else None, wandb_log,
+                dict(dataset=dataset, previous_dataset=old_dataset, val_changed=True) if val_changed else None
+                ) if master_process else None
 
 # training loop
 running_mfu = -1.0
-# on a CPU, measured in the dtype it computes in
-device_peak = peak_flops(device_type, getattr(torch, compute_dtype(device_type, dtype)))
+# MFU only on GPUs: a CPU has no peak to trust (a matmul timed once reads >100% on a loaded machine)
+device_peak = peak_flops(device_type, getattr(torch, compute_dtype(device_type, dtype))) if device_type == 'cuda' else None
 if rng_states is not None and not restore_rng(rng_states, seed_offset, ddp_world_size, device_type):
     torch.manual_seed(1337 + seed_offset + iter_num)  # another world size: fresh streams, not a replay
     if master_process:
@@ -346,10 +356,11 @@ while True:
     t0 = t1
     if iter_num % log_interval == 0 and master_process:
         lossf = loss_sum.item()  # mean over the micro-steps; a CPU-GPU sync point
-        if local_iter_num >= 5:  # let the training loop settle a bit
+        if local_iter_num >= 5 and device_peak:  # let the training loop settle a bit
             mfu = raw_model.estimate_mfu(batch_size * gradient_accumulation_steps, dt, device_peak)
             running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
-        print(f"iter {iter_num}: loss {lossf:.4f}, time {dt * 1000:.2f}ms, mfu {running_mfu * 100:.2f}%")
+        print(f"iter {iter_num}: loss {lossf:.4f}, time {dt * 1000:.2f}ms"
+              + (f", mfu {running_mfu * 100:.2f}%" if device_peak else ''))
         runlog.train(iter_num, lossf, lr, dt, running_mfu)
     iter_num += 1
     local_iter_num += 1

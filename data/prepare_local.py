@@ -19,6 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 from nanogpt.corpus import corpus_files, file_kind, files_fingerprint, local_documents  # noqa: E402
+from nanogpt.dataset import load_summary  # noqa: E402
 from nanogpt.errors import fail  # noqa: E402
 from nanogpt.prepare import prepare_documents  # noqa: E402
 
@@ -43,6 +44,19 @@ if exists and not (args.append or args.overwrite):
          f"or --overwrite to replace it")
 if args.append and not exists:
     fail(f"--append: {args.out_dir} holds no dataset yet; prepare it first without --append")
+if args.append:  # one dataset, one set of options: summary.json records them for the whole of it
+    made = load_summary(args.out_dir) or {}
+    rule, _, fraction = str(made.get('split', 'hash')).partition(' ')
+    if rule != 'hash':
+        fail(f"{args.out_dir} was split by another rule ({made['split']}), not by hash as prepare_local.py splits: "
+             f"add to it with the script that made it, or remake it with --overwrite")
+    if fraction and float(fraction) != args.val_fraction:
+        fail(f"{args.out_dir} was made with --val_fraction={float(fraction):g}, not {args.val_fraction:g}: appending "
+             f"must use the same split; pass --val_fraction={float(fraction):g}, or --overwrite to remake it all")
+    if 'drop_empty_lines' in made and made['drop_empty_lines'] != args.drop_empty_lines:
+        how = 'with' if made['drop_empty_lines'] else 'without'
+        fail(f"{args.out_dir} was made {how} --drop_empty_lines: appending must treat empty lines the same way; "
+             f"append {how} --drop_empty_lines, or --overwrite to remake it all")
 files = corpus_files(args.paths)
 total = None if any(file_kind(f) in ('.tar.gz', '.tgz') for f in files) else sum(os.path.getsize(f) for f in files)
 prepare_documents(args.out_dir, lambda: local_documents(files, args.key), tokenizer=args.tokenizer,

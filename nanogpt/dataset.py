@@ -9,6 +9,7 @@ meta.pkl is a pickle, and a pickle can run code when loaded; it is read here wit
 admits only plain containers, strings and numbers, so a meta.pkl from elsewhere cannot.
 """
 
+import difflib
 import hashlib
 import io
 import json
@@ -146,11 +147,20 @@ def data_dir_of(name, source=None):
 
 
 def dataset_dir(name, splits=('train', 'val'), source=None):
-    """data/<name>, after checking that its .bin files of splits exist; exits 2 with the fix when not."""
+    """data/<name>, after checking that its .bin files of splits exist; exits 2 with the fix when not: the
+    closest names among data/'s datasets, and its prepare.py or, for a corpus of your own, prepare_local.py."""
     data_dir = data_dir_of(name, source)
     for split in splits:
         if not os.path.exists(os.path.join(data_dir, f'{split}.bin')):
-            fail(f"no {data_dir}/{split}.bin: prepare the dataset first with python {data_dir}/prepare.py")
+            known = sorted(d for d in os.listdir(DATA_ROOT) if any(
+                os.path.exists(os.path.join(DATA_ROOT, d, f)) for f in ('train.bin', 'prepare.py'))
+                ) if os.path.isdir(DATA_ROOT) else []
+            close = [d for d in difflib.get_close_matches(name, known, n=3, cutoff=0.6) if d != name]
+            if os.path.exists(os.path.join(data_dir, 'prepare.py')):
+                fail(f"no {data_dir}/{split}.bin: prepare the dataset first with python {data_dir}/prepare.py")
+            mean = f"did you mean --dataset={' or --dataset='.join(close)}? Or, to" if close else "to"
+            fail(f"no {data_dir}/{split}.bin: {mean} make it from your own text files: python data/prepare_local.py "
+                 f"FILES --out_dir={data_dir}")
     return data_dir
 
 

@@ -5,7 +5,8 @@ by plot.py. Readable without wandb, a network or this project (any JSON-lines re
     {"kind": "config", "config": {...}, "tokens_per_iter": 768, "time": ...}          first line, once
     {"kind": "train", "iter": 10, "tokens": 7680, "train_loss": 3.21, "lr": ..., "ms_per_iter": ..., "mfu_pct": ...}
     {"kind": "eval", "iter": 250, "tokens": ..., "train_loss": ..., "val_loss": ..., "lr": ..., "mfu_pct": ...}
-    {"kind": "resume", "iter": 250, "config_changes": {...}}                          each resume
+    {"kind": "resume", "iter": 250, "tokens": ..., "config_changes": {...}}            each resume
+    {"kind": "resume", ..., "dataset": "new", "previous_dataset": "old", "val_changed": true}  on other val data
     {"kind": "evaluate", "iter": 2000, "val_loss": ..., "perplexity": ..., "bpb": ..., ...}   from eval.py
 
 "iter" is train.py's iter_num: the number of optimizer steps taken before the loss was measured, and
@@ -18,9 +19,10 @@ evaluation (where checkpoints are saved). A crash can at worst tear the last lin
 the next writer cuts it off. Rewrites (on resume) go through a temporary file and a rename.
 
 Resume: a run resumed from a checkpoint at iter N redoes iterations N, N+1, ... so the train/eval rows
-with iter >= N are dropped before appending; eval.py's rows are kept.
+with iter >= N are dropped before appending; eval.py's rows are kept. Its resume row says what changed;
+val_changed marks a resume onto other val data, where plot.py breaks the val curve (docs/continuing.md).
 
-$ python -m nanogpt.runlog out-shakespeare-char > log.csv    # the train/eval/evaluate rows as CSV
+$ python -m nanogpt.runlog out-shakespeare-char > log.csv    # every row but the config header, as CSV
 """
 
 import csv
@@ -30,7 +32,7 @@ import sys
 import time
 
 from nanogpt.atomicfile import atomic_write
-from nanogpt.errors import fail
+from nanogpt.errors import fail, warn
 
 LOG_NAME = 'log.jsonl'
 COLUMNS = ['kind', 'iter', 'tokens', 'train_loss', 'val_loss', 'lr', 'ms_per_iter', 'mfu_pct', 'time']
@@ -109,26 +111,29 @@ class RunLog:
     """train.py's writer. A fresh run starts a new log (an older one is renamed to log.1.jsonl, ...,
     never overwritten); a resumed run (resume_iter = the checkpoint's iter_num) continues the old one."""
 
-    def __init__(self, out_dir, config, tokens_per_iter, resume_iter=None, wandb_log=False):
+    def __init__(self, out_dir, config, tokens_per_iter, resume_iter=None, wandb_log=False, resume_note=None):
         os.makedirs(out_dir, exist_ok=True)
         self.path = log_path(out_dir)
         self.tokens_per_iter = tokens_per_iter
         self.wandb_log = wandb_log
         header = {'kind': 'config', 'config': config, 'tokens_per_iter': tokens_per_iter, 'time': time.time()}
+        if resume_iter is not None:
+            resume = {'kind': 'resume', 'iter': resume_iter, 'tokens': resume_iter * tokens_per_iter,
+                      'config_changes': {}, **(resume_note or {}), 'time': time.time()}
         if resume_iter is not None and os.path.exists(self.path):
             rows, _ = read_lines(self.path)
             kept = [r for r in rows if not (r.get('kind') in REDONE_ON_RESUME and r.get('iter', -1) >= resume_iter)]
             old = next((r['config'] for r in kept if r.get('kind') == 'config'), {})
-            changes = {k: v for k, v in config.items() if old.get(k) != v}
-            kept.append({'kind': 'resume', 'iter': resume_iter, 'config_changes': changes, 'time': time.time()})
-            if len(kept) < len(rows) + 1:
-                print(f"run log: dropped {len(rows) + 1 - len(kept)} rows past the checkpoint (iter >= {resume_iter})")
-            _rewrite(self.path, kept)
+            resume['config_changes'] = {k: v for k, v in config.items() if old.get(k) != v}
+            if len(kept) < len(rows):
+                print(f"run log: the earlier run went on past this checkpoint (iter {resume_iter}) before it stopped; "
+                      f"its {len(rows) - len(kept)} rows from iter {resume_iter} on were removed from the log, as "
+                      f"those iterations are trained again now")
+            _rewrite(self.path, kept + [resume])
         else:
             if os.path.exists(self.path):
                 self._set_aside()
-            _rewrite(self.path, [header] if resume_iter is None else
-                     [header, {'kind': 'resume', 'iter': resume_iter, 'config_changes': {}, 'time': time.time()}])
+            _rewrite(self.path, [header] if resume_iter is None else [header, resume])
         print(f"run log: {self.path}")
 
     def _set_aside(self):
@@ -157,14 +162,36 @@ class RunLog:
                   mfu_pct=mfu * 100 if mfu >= 0 else None)
 
 
+def wandb_offline_unless_key():
+    """train.py's check before training, without network: with wandb_log=True and no W&B API key (neither
+    WANDB_API_KEY nor a stored `wandb login`), wandb.init would die after start-up (on Kubernetes, a restart
+    loop); log offline instead and say how to upload later. WANDB_MODE=offline/disabled needs no key.
+    Returns the mode for wandb.init: 'offline', or None for wandb's own choice."""
+    if os.environ.get('WANDB_MODE', '').lower() in ('offline', 'dryrun', 'disabled'):
+        return None
+    import wandb
+    try:
+        has_key = wandb.login(verify=False, prompt=False)  # looks for a key; no prompt, no network
+    except TypeError:  # a wandb without login(prompt=): its stored key, read the same way
+        has_key = bool(getattr(getattr(wandb, 'api', None), 'api_key', None))
+    except wandb.errors.Error as e:  # e.g. a malformed WANDB_API_KEY
+        fail(f"wandb: {e}; fix WANDB_API_KEY (or run `wandb login`), or pass --wandb_log=False")
+    if has_key:
+        return None
+    warn("wandb_log=True but no W&B API key is set up (WANDB_API_KEY or `wandb login`): logging offline instead, "
+         "into wandb/offline-run-* (under WANDB_DIR if set); upload it later with `wandb sync wandb/offline-run-*`, "
+         "or run `wandb login` before training")
+    return 'offline'
+
+
 if __name__ == '__main__':
     if len(sys.argv) != 2:
         fail("usage: python -m nanogpt.runlog OUT_DIR_OR_LOG > log.csv")
     _, rows = read_log(sys.argv[1])
-    extra = sorted({k for r in rows for k in r if k not in COLUMNS and not isinstance(r[k], dict)})
+    extra = sorted({k for r in rows for k in r if k not in COLUMNS})
     w = csv.DictWriter(sys.stdout, COLUMNS + extra, extrasaction='ignore')
     try:
-        w.writeheader()
-        w.writerows(r for r in rows if r.get('kind') != 'resume')
+        w.writeheader()  # a resume row keeps its config_changes as JSON text
+        w.writerows({k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()} for r in rows)
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
