@@ -175,7 +175,7 @@ def wandb_offline_unless_key():
     except TypeError:  # a wandb without login(prompt=): its stored key, read the same way
         has_key = bool(getattr(getattr(wandb, 'api', None), 'api_key', None))
     except wandb.errors.Error as e:  # e.g. a malformed WANDB_API_KEY
-        fail(f"wandb: {e}; fix WANDB_API_KEY (or run `wandb login`), or pass --wandb_log=False")
+        fail(f"wandb: {str(e).rstrip('.')}; fix WANDB_API_KEY (or run `wandb login`), or pass --wandb_log=False")
     if has_key:
         return None
     warn("wandb_log=True but no W&B API key is set up (WANDB_API_KEY or `wandb login`): logging offline instead, "

@@ -121,6 +121,10 @@ def test_train_py_help_exits_0_without_training(tmp_path):
                  '--init_from=\'scratch\'', 'if True, evaluate once and exit', '--lr_decay_iters=600000'):
         assert text in p.stdout
     assert not os.path.exists(tmp_path / 'out')
+    readme = open(os.path.join(ROOT, 'README.md')).read()
+    excerpt = readme[readme.index('$ python train.py --help'):].split('```')[0].splitlines()
+    knobs = [line for line in excerpt if line.startswith('  --')]
+    assert len(knobs) >= 10 and all(line in p.stdout.splitlines() for line in knobs)  # the README shows real output
 
 
 def test_prepare_scripts_help_prints_usage_and_prepares_nothing():

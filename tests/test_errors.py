@@ -59,7 +59,8 @@ ROWS = [
     ('wrong_type', None, ['--max_iters=ten'], 2, r"--max_iters expects a .*int.*, got 'ten'"),
     ('unknown_init_from', None, ['--init_from=resum'], 2, r"init_from='resum' is none of scratch, resume, auto"),
     ('missing_dataset', None, ['--dataset=nosuch'], 2,
-     r"no data/nosuch/train.bin: prepare the dataset first with python data/nosuch/prepare.py"),
+     r"no data/nosuch/train.bin: to make it from your own text files: python data/prepare_local.py FILES "
+     r"--out_dir=data/nosuch"),
     ('resume_without_checkpoint', 'empty', ['--init_from=resume'], 2, r"no checkpoint at .*/ckpt.pt; train one first"),
     ('truncated_checkpoint', truncate, ['--init_from=resume'], 2,
      r"ckpt.pt is not a readable checkpoint \(\w+\); it is truncated or corrupt"),
