@@ -175,7 +175,9 @@ if init_from == 'scratch':
         print("Initializing a new model from scratch")
     model_args['vocab_size'] = meta_vocab_size if meta_vocab_size is not None else GPT2_PADDED_VOCAB
     model = GPT(GPTConfig(**model_args))
-elif init_from == 'resume':  # resume.report() says what is continued
+elif init_from == 'resume':
+    if master_process:
+        print(f"Resuming training from {out_dir}")  # and resume.report() below says what is continued
     checkpoint = load_checkpoint(out_dir)
     # the model's shape comes from the checkpoint; asking for another one is an error
     check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
