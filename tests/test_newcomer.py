@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import os
-import runpy
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run
+from harness import ROOT, run
 from nanogpt.runlog import read_log
 
 TINY = ['--device=cpu', '--compile=False', '--dtype=float32', '--n_layer=1', '--n_head=2', '--n_embd=32',
@@ -21,8 +20,8 @@ TINY = ['--device=cpu', '--compile=False', '--dtype=float32', '--n_layer=1', '--
         '--eval_interval=5', '--log_interval=1', '--warmup_iters=0', '--learning_rate=3e-3']
 
 
-def train(cwd, *args, check=True):
-    return run([os.path.join(ROOT, 'train.py')] + TINY + list(args), cwd=str(cwd), check=check)
+def train(cwd, *args, expect=0):
+    return run([os.path.join(ROOT, 'train.py')] + TINY + list(args), cwd=str(cwd), expect=expect)
 
 
 @pytest.fixture(scope='module')
@@ -45,7 +44,7 @@ def finished(shakespeare_char, tmp_path_factory):
 def test_resume_with_nothing_left_to_train(finished):
     root, _ = finished
     log, ckpt = (root / 'out' / 'log.jsonl').read_bytes(), (root / 'out' / 'ckpt.pt').read_bytes()
-    p = train(root, '--dataset=b', '--max_iters=10', '--out_dir=out', '--init_from=resume', check=False)
+    p = train(root, '--dataset=b', '--max_iters=10', '--out_dir=out', '--init_from=resume', expect=2)
     assert p.returncode == 2 and 'Traceback' not in p.stderr
     assert ("error: out/ckpt.pt is at iter 11 and max_iters=10: nothing left to train; to go on, pass a larger "
             "--max_iters (e.g. --max_iters=20) and a --lr_decay_iters to match") in p.stderr
@@ -62,17 +61,7 @@ def test_auto_restart_of_a_finished_run_exits_0(capsys):
     assert 'out/ckpt.pt is at iter 11, past max_iters=10: the run is finished, nothing left to train' in capsys.readouterr().out
 
 
-def script(path, args, monkeypatch, run_name='__main__'):
-    """Run a project script in this process (torch is already imported): its SystemExit code, or None."""
-    monkeypatch.setattr(sys, 'argv', [path] + list(args))
-    try:
-        runpy.run_path(os.path.join(ROOT, path), run_name=run_name)
-    except SystemExit as e:
-        return e.code
-    return None
-
-
-def test_resume_on_a_new_dataset_says_what_continues_and_restarts(finished, monkeypatch, capsys):
+def test_resume_on_a_new_dataset_says_what_continues_and_restarts(finished):
     root, first = finished
     out = str(root / 'out2')
     shutil.copytree(root / 'out', out)
@@ -93,9 +82,7 @@ def test_resume_on_a_new_dataset_says_what_continues_and_restarts(finished, monk
     resume = [r for r in rows if r['kind'] == 'resume']
     assert len(resume) == 1 and resume[0]['iter'] == 11 and resume[0]['tokens'] == 11 * header['tokens_per_iter']
     assert (resume[0]['dataset'], resume[0]['previous_dataset'], resume[0]['val_changed']) == ('b', 'a', True)
-    capsys.readouterr()
-    assert script('nanogpt/runlog.py', [out], monkeypatch) is None
-    csv_rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    csv_rows = list(csv.DictReader(io.StringIO(run(['-m', 'nanogpt.runlog', out]).stdout)))
     assert [r['kind'] for r in csv_rows].count('resume') == 1
     r = next(r for r in csv_rows if r['kind'] == 'resume')
     assert (r['iter'], r['dataset'], r['previous_dataset'], r['val_changed']) == ('11', 'b', 'a', 'True')
@@ -106,8 +93,7 @@ def test_resume_on_a_new_dataset_says_what_continues_and_restarts(finished, monk
     assert all(r['mfu_pct'] is None for r in rows if r['kind'] in ('train', 'eval'))
     # plot.py: the curves break at the change, which the legend and the summary name
     png = str(root / 'loss.png')
-    assert script('plot.py', [out, f'--out={png}'], monkeypatch) is None
-    printed = capsys.readouterr().out
+    printed = run(['plot.py', out, f'--out={png}']).stdout
     assert "out2: val data changed at iter 11 (a -> b); the curves break there" in printed
     assert "(on the val data since the last change)" in printed
     assert open(png, 'rb').read(4) == b'\x89PNG'
@@ -131,7 +117,7 @@ def test_append_with_other_options_is_refused(tmp_path):
     more.mkdir()
     (more / 'x.txt').write_text("another\n\nstory\n")
     out = tmp_path / 'data' / 'mine'
-    prep = lambda *a: run(['data/prepare_local.py', *map(str, a), f'--out_dir={out}', '--num_proc=1'], check=False)  # noqa: E731
+    prep = lambda *a: run(['data/prepare_local.py', *map(str, a), f'--out_dir={out}', '--num_proc=1'], expect=None)  # noqa: E731
     assert prep(docs, '--tokenizer=char', '--val_fraction=0.2').returncode == 0
     before = {f: (out / f).read_bytes() for f in ('train.bin', 'val.bin', 'summary.json', 'meta.pkl')}
     p = prep(more, '--tokenizer=char', '--append')
@@ -173,12 +159,11 @@ def test_missing_dataset_hints(tmp_path, monkeypatch, capsys):
     ('sample.py', 'cuda', "error: device='cuda' but torch sees no CUDA GPU; run on the CPU with --device=cpu --compile=False"),
     ('bench.py', 'cuda', "error: device='cuda' but torch sees no CUDA GPU; run on the CPU with --device=cpu --compile=False"),
 ], ids=['device_not_a_device', 'device_not_a_device_eval', 'cuda_without_gpu', 'cuda_without_gpu_bench'])
-def test_device_errors(tmp_path, monkeypatch, capsys, script_name, device, message):
+def test_device_errors(tmp_path, script_name, device, message):
     if device == 'cuda' and torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
-    monkeypatch.chdir(tmp_path)
-    assert script(script_name, [f'--device={device}'], monkeypatch) == 2
-    assert capsys.readouterr().err.strip() == message
+    p = run([os.path.join(ROOT, script_name), f'--device={device}'], expect=2, cwd=str(tmp_path))
+    assert p.stderr.strip() == message
     assert os.listdir(tmp_path) == []  # nothing written
 
 
