@@ -7,12 +7,14 @@
 # PyPI's Linux torch wheel is the CUDA build and brings CUDA's libraries with it, so the GPU image needs no
 # CUDA base: the node's NVIDIA driver and container toolkit are enough. BASE may still be any Debian or Ubuntu
 # image (e.g. an nvidia/cuda runtime image your cluster requires); one without Python gets it from apt.
-# PIP_INDEX_URL / PIP_EXTRA_INDEX_URL: a PyPI mirror, for builders that cannot reach PyPI.
+# PIP_INDEX_URL / PIP_EXTRA_INDEX_URL: a PyPI mirror, for builders that cannot reach PyPI; PIP_CONSTRAINT: a
+# file or URL of pinned versions (e.g. `pip freeze` of an environment whose tests passed), for a reproducible image.
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
+ARG PIP_CONSTRAINT
 
 # a virtual environment: Debian's and Ubuntu's own Python refuse system-wide pip installs
 RUN if ! python3 -c 'import ensurepip' 2>/dev/null; then \
