@@ -1,5 +1,6 @@
 """TinyStories (story text from plain and Instruct files, subsets, 9:1) and the Tang poems (characters)."""
 import itertools
+import os
 
 import numpy as np
 
@@ -143,3 +144,14 @@ def test_tang_poems_simplified(tmp_path):
     simp, simp_meta = text(tmp_path / 'simp')
     assert simp == OpenCC('t2s').convert(trad) and simp != trad
     assert '頭' in trad_meta['stoi'] and '頭' not in simp_meta['stoi'] and '头' in simp_meta['stoi']
+
+
+def test_tang_poems_simplified_without_opencc(tmp_path):
+    """Without OpenCC installed, --simplified is one line that names the package, before any work."""
+    (tmp_path / 'opencc.py').write_text("raise ImportError('No module named opencc')\n")  # as if not installed
+    out = tmp_path / 'out'
+    r = run(['data/tang_poems/prepare.py', f'--out_dir={out}', '--simplified'], check=False,
+            env={'PYTHONPATH': str(tmp_path)})
+    assert r.returncode == 2 and r.stderr.strip() == \
+        'error: --simplified needs OpenCC: pip install opencc-python-reimplemented'
+    assert not os.path.exists(out / 'train.bin')
