@@ -14,8 +14,8 @@ from conftest import ROOT
 def instructions(path='Dockerfile'):
     """[(INSTRUCTION, arguments)] with continuation lines joined and comments dropped."""
     text = open(os.path.join(ROOT, path)).read()
-    text = re.sub(r'\\\n', ' ', '\n'.join(l for l in text.splitlines() if not l.lstrip().startswith('#')))
-    return [tuple(l.strip().split(None, 1)) for l in text.splitlines() if l.strip()]
+    text = re.sub(r'\\\n', ' ', '\n'.join(line for line in text.splitlines() if not line.lstrip().startswith('#')))
+    return [tuple(line.strip().split(None, 1)) for line in text.splitlines() if line.strip()]
 
 
 def args_of(steps):
@@ -76,7 +76,8 @@ def ignored_by(patterns):
 
 
 def test_dockerignore_keeps_the_code_and_drops_data():
-    patterns = [l.strip() for l in open(os.path.join(ROOT, '.dockerignore')) if l.strip() and not l.startswith('#')]
+    lines = [line.strip() for line in open(os.path.join(ROOT, '.dockerignore'))]
+    patterns = [line for line in lines if line and not line.startswith('#')]
     assert not any(p.startswith('!') for p in patterns)
     ignored = ignored_by(patterns)
     try:
@@ -96,12 +97,13 @@ def test_readme_setup_is_what_ci_installs():
     """The README's one command installs torch's CPU build then requirements.txt; .ci/run does the same and
     runs the README's test command."""
     text = readme()
-    one = next(l for l in text.splitlines() if l.startswith('pip install torch==') and '&& python train.py' in l)
+    one = next(line for line in text.splitlines()
+               if line.startswith('pip install torch==') and '&& python train.py' in line)
     installs = [s.strip() for s in one.split('&&') if s.strip().startswith('pip install')]
     assert installs == ['pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu',
                         'pip install -r requirements.txt']
-    ci = [l.strip() for l in open(os.path.join(ROOT, '.ci', 'run')) if l.strip() and not l.startswith('#')]
-    assert [l.replace(' -q', '') for l in ci if l.startswith('pip install')] == installs
+    ci = [line.strip() for line in open(os.path.join(ROOT, '.ci', 'run')) if line.strip() and not line.startswith('#')]
+    assert [line.replace(' -q', '') for line in ci if line.startswith('pip install')] == installs
     assert ci[-1] == 'python -m pytest -q tests' and '```sh\npython -m pytest -q tests\n```' in text
     # the offline export comes before the command that needs it
     assert text.index('export NANOGPT_LOCAL_DATA=') < text.index(one)
