@@ -60,12 +60,15 @@ def test_dockerfile_base_torch_requirements_and_command():
 
 def ignored_by(patterns):
     """A predicate for paths, as .dockerignore's patterns exclude them (a folder's match excludes its files)."""
-    def regex(p):
-        out = ''
-        for part in p.strip('/').split('/'):
-            out += '(?:[^/]+/)*' if part == '**' else \
-                re.sub(r'\\\*', '[^/]*', re.sub(r'\\\?', '[^/]', re.escape(part))) + '/'
-        return re.compile(out[:-1] if not out.endswith('*/') else out + '[^/]+')
+    def regex(p):  # '**' is any number of folders, '*' and '?' stay within one path component
+        parts, out = p.strip('/').split('/'), ''
+        for i, part in enumerate(parts):
+            if part == '**':
+                out += '(?:[^/]+/)*' + ('[^/]+' if i == len(parts) - 1 else '')
+            else:
+                out += re.escape(part).replace(r'\*', '[^/]*').replace(r'\?', '[^/]')
+                out += '/' if i < len(parts) - 1 else ''
+        return re.compile(out)
     rx = [regex(p) for p in patterns]
 
     def ignored(path):
@@ -87,7 +90,7 @@ def test_dockerignore_keeps_the_code_and_drops_data():
     kept = [f for f in tracked.split() if not ignored(f)]
     assert sorted(kept) == sorted(tracked.split()), set(tracked.split()) - set(kept)
     for f in ['data/shakespeare_char/train.bin', 'data/tang_poems/meta.pkl', 'data/mine/summary.json',
-              'out-shakespeare-char/ckpt.pt', 'ckpt.pt', 'x/out-a/log.jsonl', '.git/HEAD', 'wandb/run-1/files',
+              'out-shakespeare-char/ckpt.pt', 'ckpt.pt', 'out/log.jsonl', '.git/HEAD', 'wandb/run-1/files',
               'data/tang_poems/raw/poet.tang.0.json', 'data/mine/.prepare/state.json', 'nanogpt/__pycache__/x.pyc',
               'data/shakespeare_char/input.txt']:
         assert ignored(f), f
