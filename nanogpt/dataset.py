@@ -117,8 +117,11 @@ def write_summary(data_dir, tokenizer, vocab_size, documents, characters, **extr
 
 def print_summary(data_dir, s):
     n = lambda key: f"{s[key]:,}" if isinstance(s[key], int) else '?'
+    tokens = s['train_tokens'] + s['val_tokens']
+    # what the tokenizer costs this text: ~1 for characters (+ separators), ~0.25 for English in GPT-2 BPE
+    per_char = f"{tokens / s['characters']:.3f}" if isinstance(s['characters'], int) and s['characters'] else '?'
     print(f"{data_dir}: {n('documents')} documents, {n('characters')} characters, "
-          f"train {s['train_tokens']:,} tokens, val {s['val_tokens']:,} tokens, "
+          f"train {s['train_tokens']:,} tokens, val {s['val_tokens']:,} tokens, {per_char} tokens per character, "
           f"{s['dtype']}, tokenizer {s['tokenizer']} (vocab {s['vocab_size']:,}, largest id {s['max_token_id']:,})")
 
 

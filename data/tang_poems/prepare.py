@@ -4,8 +4,13 @@ Each poem is a document: its title, its author, then its lines, one a line; docu
 empty line. The vocabulary is the sorted set of characters (about 9,700, uint16; a corpus with more than
 65,536 distinct characters would be written as uint32). Every 10th poem goes to val.
 
+The poems are in Traditional characters (靜夜思 舉頭望明月). --simplified converts them to Simplified ones
+(静夜思 举头望明月) with OpenCC's t2s tables (pip install opencc-python-reimplemented); a model trained on
+either answers prompts in the same script.
+
   python data/tang_poems/prepare.py                      # downloads the 58 poet.tang.*.json files
   python data/tang_poems/prepare.py --src=path/to/全唐诗   # or reads them from a folder
+  python data/tang_poems/prepare.py --simplified --out_dir=data/tang_poems_simplified   # Simplified Chinese
 Offline: NANOGPT_LOCAL_DATA=path/to/folder (holding tang_poems/poet.tang.*.json)
 """
 import argparse
@@ -27,6 +32,7 @@ URL = 'https://raw.githubusercontent.com/chinese-poetry/chinese-poetry/master/' 
 p = argparse.ArgumentParser(description='prepare the Tang poems, character-level')
 p.add_argument('--src', default=None, help='folder holding poet.tang.*.json (default: $NANOGPT_LOCAL_DATA or download)')
 p.add_argument('--out_dir', default=here)
+p.add_argument('--simplified', action='store_true', help='convert to Simplified characters (needs OpenCC)')
 args = p.parse_args()
 
 src = args.src or local_copy('tang_poems')
@@ -35,6 +41,12 @@ if src is None:  # download into data/tang_poems/raw/
     os.makedirs(src, exist_ok=True)
     for name in NAMES:
         fetch_file(os.path.join(src, name), URL + name, f'tang_poems/{name}')
+if args.simplified:
+    try:
+        from opencc import OpenCC
+    except ImportError:
+        fail("--simplified needs OpenCC: pip install opencc-python-reimplemented")
+    to_simplified = OpenCC('t2s').convert
 files = [os.path.join(src, n) for n in NAMES]
 missing = [f for f in files if not os.path.exists(f)]
 if missing:
@@ -52,8 +64,12 @@ def poems():
             lines = [line for line in e.get('paragraphs', []) if line.strip()]
             if lines:
                 text = f"{e.get('title', '')}\n{e.get('author', '')}\n" + '\n'.join(lines) + '\n'
-                yield text, len(text.encode('utf-8'))
+                yield (to_simplified(text) if args.simplified else text), len(text.encode('utf-8'))
 
 
-prepare_documents(args.out_dir, poems, tokenizer='char', split=('every', 10), num_proc=1,
-                  fingerprint=files_fingerprint(files), desc='tang poems')
+documents = poems
+if args.simplified:  # prepare_documents reads the poems twice (vocabulary, then tokens): convert them once, ~30 s
+    converted = list(poems())
+    documents = lambda: iter(converted)  # noqa: E731
+prepare_documents(args.out_dir, documents, tokenizer='char', split=('every', 10), num_proc=1,
+                  fingerprint=files_fingerprint(files, ' simplified' if args.simplified else ''), desc='tang poems')

@@ -1,13 +1,17 @@
 """
 TinyStories (GPT-2 BPE) from TinyStories or TinyStories-Instruct text files, stories separated by
-<|endoftext|>. Only the story text is kept: in Instruct records the header fields (Features:, Words:,
-Summary:, Random sentence:, Story:) come in any order and a Summary may follow the story; everything but
-the Story field is dropped. Every 10th story goes to val (a 9:1 split); each story's encode_ordinary
-tokens are followed by EOT 50256.
+<|endoftext|>. By default only the story text is kept: in Instruct records the header fields (Features:,
+Words:, Summary:, Random sentence:, Story:) come in any order and a Summary may follow the story; everything
+but the Story field is dropped. With --keep_fields an Instruct record keeps its fields for conditional
+training, rewritten in one order with the story last (Features, Words, Random sentence, Summary, Story), so
+that a prompt of field lines ending in "Story:" asks for a story that fits them. Every 10th story goes to val
+(a 9:1 split); each story's encode_ordinary tokens are followed by EOT 50256. A dataset already in --out_dir
+is replaced only with --overwrite.
 
   python data/tinystories/prepare.py                        # downloads TinyStoriesV2-GPT4-train.txt
   python data/tinystories/prepare.py --instruct             # downloads TinyStories-Instruct-train.txt
   python data/tinystories/prepare.py my/TinyStories*.txt --stories=100000   # local files, first 100k stories
+  python data/tinystories/prepare.py --instruct --keep_fields --out_dir=data/tinystories_instruct
 """
 import argparse
 import os
@@ -16,22 +20,33 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 from nanogpt.corpus import decode_utf8, files_fingerprint  # noqa: E402
+from nanogpt.dataset import load_summary  # noqa: E402
 from nanogpt.errors import fail  # noqa: E402
 from nanogpt.prepare import prepare_documents  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
 SEP = '<|endoftext|>'
 FIELD = re.compile(r'^(Features|Words|Summary|Random sentence|Story):[ \t]*', re.M)
+ORDER = ('Features', 'Words', 'Random sentence', 'Summary')  # --keep_fields: the prompt's fields, then the Story
 
 
-def story_of(record):
-    """The story text of a record: the Story field of an Instruct record, else the whole record."""
-    fields = list(FIELD.finditer(record))
-    for i, m in enumerate(fields):
-        if m.group(1) == 'Story':
-            end = fields[i + 1].start() if i + 1 < len(fields) else len(record)
-            return record[m.end():end].strip()
-    return '' if fields else record.strip()  # a record of headers but no story has none
+def fields_of(record):
+    """{field: text} of an Instruct record ({} for a plain story)."""
+    found = list(FIELD.finditer(record))
+    return {m.group(1): record[m.end():found[i + 1].start() if i + 1 < len(found) else len(record)].strip()
+            for i, m in enumerate(found)}
+
+
+def story_of(record, keep_fields=False):
+    """The document a record gives: the Story field of an Instruct record (with keep_fields: its fields in
+    ORDER, then 'Story: ' and the story), else the whole record; '' for a record of headers but no story."""
+    fields = fields_of(record)
+    if not fields:
+        return record.strip()
+    story = fields.get('Story', '')
+    if not story or not keep_fields:
+        return story
+    return ''.join(f"{k}: {fields[k]}\n" for k in ORDER if k in fields) + "Story: " + story
 
 
 def records(path):
@@ -49,11 +64,11 @@ def records(path):
     yield ''.join(buf)
 
 
-def stories(paths, limit):
+def stories(paths, limit, keep_fields):
     n = 0
     for path in paths:
         for rec in records(path):
-            story = story_of(rec)
+            story = story_of(rec, keep_fields)
             if story:
                 yield story, len(rec)
                 n += 1
@@ -74,7 +89,10 @@ p = argparse.ArgumentParser(description='prepare TinyStories')
 p.add_argument('files', nargs='*', help='TinyStories or TinyStories-Instruct .txt files (default: download)')
 p.add_argument('--instruct', action='store_true', help='download TinyStories-Instruct instead of TinyStories')
 p.add_argument('--stories', type=int, default=0, help='keep only the first N stories (0: all)')
+p.add_argument('--keep_fields', action='store_true',
+               help='keep Instruct records\' Features/Words/Random sentence/Summary lines before the story')
 p.add_argument('--out_dir', default=here)
+p.add_argument('--overwrite', action='store_true', help='replace the dataset already in --out_dir')
 p.add_argument('--num_proc', type=int, default=os.cpu_count())
 args = p.parse_args()
 
@@ -83,6 +101,14 @@ files = args.files or [download('TinyStories-Instruct-train.txt', 'roneneldan/Ti
 for f in files:
     if not os.path.isfile(f):
         fail(f"{f} does not exist")
-prepare_documents(args.out_dir, lambda: stories(files, args.stories), split=('every', 10), num_proc=args.num_proc,
-                  fingerprint=files_fingerprint(files, f" stories={args.stories}"),
+fingerprint = files_fingerprint(files, f" stories={args.stories}" + (" keep_fields" if args.keep_fields else ""))
+if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:
+    if (load_summary(args.out_dir) or {}).get('inputs') == [fingerprint]:
+        print(f"{args.out_dir} already holds these stories, prepared with these options; nothing to do "
+              f"(--overwrite prepares them again)")
+        sys.exit(0)
+    fail(f"{args.out_dir} already holds a dataset made from other files or options; pass --overwrite to replace "
+         f"it, or write this one elsewhere with --out_dir=data/NAME (then train with --dataset=NAME)")
+prepare_documents(args.out_dir, lambda: stories(files, args.stories, args.keep_fields), split=('every', 10),
+                  num_proc=args.num_proc, fingerprint=fingerprint,
                   total_bytes=None if args.stories else sum(os.path.getsize(f) for f in files), desc='tinystories')
