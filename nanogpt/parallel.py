@@ -17,11 +17,13 @@ import enum
 import glob
 import os
 import pickle
+import re
 import shutil
 
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
                                                      set_model_state_dict, set_optimizer_state_dict)
 
@@ -43,9 +45,9 @@ def shard(model, device_type, dtype, compile):
     With compile, each Block is compiled in place (FSDP2's hooks stay outside the compiled graphs, and the
     parameter names keep no _orig_mod. prefix)."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-    if dtype == 'float16':
-        fail("fsdp=True does not support dtype='float16' (its GradScaler cannot unscale sharded gradients here); "
-             "use --dtype=bfloat16 or --dtype=float32, or DDP (--fsdp=False)")
+    if device_type == 'cuda' and dtype == 'float16':
+        fail("fsdp=True does not support dtype='float16' on GPUs (its GradScaler is not set up for sharded "
+             "gradients here); use --dtype=bfloat16 (or float32), or DDP with --fsdp=False")
     # every rank built its own random init (or loaded the same weights): start from rank 0's, as DDP does
     for t in {id(t): t for t in model.state_dict().values()}.values():
         dist.broadcast(t.data, 0)
@@ -57,6 +59,11 @@ def shard(model, device_type, dtype, compile):
         fully_shard(block, mp_policy=mp)
     fully_shard(model, mp_policy=mp)
     return model
+
+
+def local_shard(t):
+    """This rank's part of a (possibly sharded) tensor."""
+    return t.to_local() if hasattr(t, 'to_local') else t
 
 
 def local(t):
@@ -149,6 +156,7 @@ def save_sharded(out_dir, model, optimizer, state, master_process):
     try:
         dcp.save({'model': msd, 'optimizer': osd['state']}, storage_writer=dcp.FileSystemWriter(tmp, sync_files=True))
     except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
         fail(f"could not write a sharded checkpoint to {tmp} ({e.strerror}); the previous {SHARDED_NAME} is intact. "
              f"Free some space or choose another --out_dir, then resume with --init_from=resume")
     dist.barrier()  # every rank's shards are on disk
@@ -219,8 +227,9 @@ def load_sharded(model, optimizer, checkpoint, fsdp):
     state = {'model': msd, 'optimizer': osd['state']}
     try:
         dcp.load(state, storage_reader=_SafeReader(checkpoint['sharded']))
-    except Exception as e:  # DCP wraps what went wrong on each rank
-        fail(f"{checkpoint['sharded']} is not a readable sharded checkpoint ({str(e).strip().splitlines()[-1][:200]}); "
+    except (Exception, CheckpointException) as e:  # DCP wraps what went wrong on each rank (a BaseException)
+        why = re.search(r"GLOBAL \S+ is not allowed", str(e)) or re.search(r".*$", str(e).strip())
+        fail(f"{checkpoint['sharded']} is not a readable sharded checkpoint ({why.group(0)[:200]}); "
              f"it was left as it is. Use a checkpoint of this project from a source you trust")
     set_model_state_dict(model, state['model'])
     set_optimizer_state_dict(model, optimizer, {'state': state['optimizer'], 'param_groups': checkpoint['param_groups']})

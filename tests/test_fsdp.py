@@ -140,3 +140,85 @@ def test_sharded_checkpoint(runs, tmp_path):
     assert 'Resuming training from' in log and min(losses(log)) == ITERS // 2 + 1
     c = ckpt(one)
     assert c['iter_num'] == ITERS // 2 + 3 and c['optimizer']['state'][0]['step'].item() == ITERS // 2 + 3
+
+
+def test_fsdp_refuses_float16_on_gpus(capsys):
+    """float16 needs a GradScaler, which this FSDP path does not set up: refused before anything is sharded."""
+    from model import GPT, GPTConfig
+    from nanogpt import parallel
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=8, vocab_size=65))
+    with pytest.raises(SystemExit) as e:
+        parallel.shard(model, 'cuda', 'float16', compile=False)
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: fsdp=True does not support dtype='float16' on GPUs (its GradScaler is not set up for sharded "
+        "gradients here); use --dtype=bfloat16 (or float32), or DDP with --fsdp=False")
+
+
+def tiny_sharded(tmp_path):
+    """A 1-layer model fully_shard'ed over a one-rank gloo group in this process, and its optimizer."""
+    import torch.distributed as dist
+    from model import GPT, GPTConfig
+    from nanogpt import parallel
+    dist.init_process_group('gloo', init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    model = parallel.shard(GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=8, vocab_size=65)),
+                           'cpu', 'float32', compile=False)
+    return model, model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cpu')
+
+
+def test_sharded_save_on_a_full_disk_keeps_the_previous(tmp_path, monkeypatch, capsys):
+    """A sharded save that fails (disk full) exits 2 with one line; ckpt.dcp still points at the previous
+    checkpoint, which still loads, and no temporary folder is left."""
+    import errno
+    import torch.distributed as dist
+    import torch.distributed.checkpoint as dcp
+    from nanogpt import parallel
+    out = tmp_path / 'out'
+    out.mkdir()
+    model, optimizer = tiny_sharded(tmp_path)
+    try:
+        parallel.save_sharded(str(out), model, optimizer, {'iter_num': 1}, True)
+
+        def full(*a, **k):
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        monkeypatch.setattr(dcp, 'save', full)
+        with pytest.raises(SystemExit) as e:
+            parallel.save_sharded(str(out), model, optimizer, {'iter_num': 2}, True)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert f"error: could not write a sharded checkpoint to {out}/ckpt.dcp-00000002.tmp (No space left on " \
+               f"device); the previous ckpt.dcp is intact" in err
+        assert sorted(os.listdir(out)) == ['ckpt.dcp', 'ckpt.dcp-00000001']
+        checkpoint = parallel.load_resume(str(out))
+        assert checkpoint['iter_num'] == 1 and checkpoint['sharded'] == str(out / 'ckpt.dcp-00000001')
+        parallel.load_sharded(model, optimizer, checkpoint, True)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_checkpoint_cannot_run_code(tmp_path, capsys):
+    """DCP's .metadata is a pickle: one that would call os.system is refused (exit 2, one line), and not run."""
+    import pickle
+    from nanogpt import parallel
+    folder = tmp_path / 'ckpt.dcp-00000001'
+    folder.mkdir()
+    marker = tmp_path / 'ran'
+
+    class Evil:
+        def __reduce__(self):
+            return os.system, (f'touch {marker}',)
+    (folder / '.metadata').write_bytes(pickle.dumps(Evil()))
+    from model import GPT, GPTConfig
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=8, vocab_size=65))
+    optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cpu')
+    with pytest.raises(SystemExit) as e:
+        parallel.load_sharded(model, optimizer, {'sharded': str(folder), 'param_groups': []}, False)
+    assert e.value.code == 2 and not marker.exists()
+    err = capsys.readouterr().err
+    assert f"error: {folder} is not a readable sharded checkpoint (" in err and "is not allowed" in err, err
+    # and an unreadable meta.pt is refused, the folder left as it is
+    (folder / 'meta.pt').write_bytes(b'not a torch file')
+    os.symlink(folder.name, tmp_path / 'ckpt.dcp')
+    with pytest.raises(SystemExit):
+        parallel.load_resume(str(tmp_path))
+    assert f"error: {folder} is not a readable sharded checkpoint (UnpicklingError" in capsys.readouterr().err
