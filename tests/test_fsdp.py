@@ -122,6 +122,16 @@ def test_sigterm_on_one_rank_of_fsdp(runs, tmp_path):
     assert same_weights(ckpt(out)['model'], ckpt(runs('fsdp', ITERS)[0])['model'])
 
 
+def test_nan_on_one_rank_of_fsdp(shakespeare_char, tmp_path):
+    """A NaN loss on rank 1 at iter 8: every rank stops before the update, exit 3, the checkpoint of iter 5 kept."""
+    out = str(tmp_path / 'out')
+    code, log = check(torchrun_cmd(2, f'--out_dir={out}', f'--max_iters={ITERS}', FSDP), expect=None,
+                      env_extra={'NANOGPT_FAULT': 'nan@8:1'})
+    assert code != 0 and 'exitcode: 3' in log
+    assert 'error: non-finite loss on rank 1 at iter 8; every rank stopped before the update' in log
+    assert not re.search(r'^iter 8:', log, re.M) and ckpt(out)['iter_num'] == 5
+
+
 def test_sharded_checkpoint(runs, tmp_path):
     """--sharded_checkpoint=True: each rank writes its shards into out_dir/ckpt.dcp (no ckpt.pt); 2 FSDP ranks
     resume it exactly, and one process resumes it too (DCP reshards)."""
