@@ -26,7 +26,7 @@ from configurator import configure
 from model import GPT, GPTConfig
 from nanogpt import parallel, stopping
 from nanogpt.checkpoint import (GPT2_NAMES, SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint,
-                                load_checkpoint, load_gpt2, prepare_out_dir, restore_rng, save_checkpoint)
+                                load_gpt2, prepare_out_dir, restore_rng)
 from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta
 from nanogpt.device import compute_dtype, peak_flops, setup
 from nanogpt.errors import fail

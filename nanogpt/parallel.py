@@ -232,4 +232,4 @@ def load_sharded(model, optimizer, checkpoint, fsdp):
         fail(f"{checkpoint['sharded']} is not a readable sharded checkpoint ({why.group(0)[:200]}); "
              f"it was left as it is. Use a checkpoint of this project from a source you trust")
     set_model_state_dict(model, state['model'])
-    set_optimizer_state_dict(model, optimizer, {'state': state['optimizer'], 'param_groups': checkpoint['param_groups']})
+    set_optimizer_state_dict(model, optimizer, dict(state=state['optimizer'], param_groups=checkpoint['param_groups']))

@@ -6,7 +6,6 @@ import shutil
 import signal
 
 import pytest
-import torch
 
 from reliability_helpers import check, ckpt, popen, same_weights, torchrun_cmd, train_cmd
 from test_reliability import wait_for_line
@@ -41,7 +40,8 @@ def runs(shakespeare_char, tmp_path_factory):
     def get(kind, iters):
         if (kind, iters) not in cache:
             out = str(tmp_path_factory.mktemp(f'{kind}{iters}'))
-            _, log = check(torchrun_cmd(2, f'--out_dir={out}', f'--max_iters={iters}', *([FSDP] if kind == 'fsdp' else [])))
+            fsdp = [FSDP] if kind == 'fsdp' else []
+            _, log = check(torchrun_cmd(2, f'--out_dir={out}', f'--max_iters={iters}', *fsdp))
             cache[kind, iters] = out, log
         return cache[kind, iters]
     return get
