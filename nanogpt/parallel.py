@@ -28,7 +28,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
                                                      set_model_state_dict, set_optimizer_state_dict)
 
 from nanogpt.atomicfile import fsync_dir
-from nanogpt.checkpoint import CKPT_NAME, load_checkpoint
+from nanogpt.checkpoint import CKPT_NAME, load_checkpoint, save_checkpoint
 from nanogpt.errors import fail
 
 SHARDED_NAME = 'ckpt.dcp'  # a symlink to the newest complete folder ckpt.dcp-ITER, replaced atomically
@@ -127,7 +127,6 @@ def load_state(model, optimizer, checkpoint, fsdp):
 def save(out_dir, model, optimizer, state, fsdp, sharded, keep, master_process):
     """Write the checkpoint of every rank's model and optimizer plus state (model_args, iter_num, ... as
     train.py keeps them); called by every rank. Full (ckpt.pt, written by rank 0) unless sharded."""
-    from nanogpt.checkpoint import save_checkpoint
     if sharded and fsdp:
         return save_sharded(out_dir, model, optimizer, state, master_process)
     model_state, optim_state = full_state(model, optimizer, fsdp)
