@@ -24,9 +24,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import configure
 from model import GPT2_NAMES, GPT, GPTConfig
-from nanogpt import resume, stopping
-from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint,
-                                load_checkpoint, load_gpt2, prepare_out_dir, restore_rng, save_checkpoint)
+from nanogpt import parallel, resume, stopping
+from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint, load_gpt2,
+                                prepare_out_dir, restore_rng)
 from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta
 from nanogpt.device import compute_dtype, peak_flops, setup
 from nanogpt.errors import fail
@@ -79,6 +79,8 @@ device = 'cuda'  # 'cpu', 'cuda', 'cuda:0', 'mps'
 # bfloat16 where the GPU has it, else float16 with a GradScaler; a CPU computes in float32 unless told bfloat16
 dtype = ('bfloat16' if torch.cuda.is_bf16_supported() else 'float16') if torch.cuda.is_available() else 'float32'
 compile = True  # torch.compile the model (PyTorch 2.0+)
+fsdp = False  # under torchrun: shard weights, gradients and optimizer state across ranks (FSDP2), see docs/fsdp.md
+sharded_checkpoint = False  # with fsdp: every rank writes its shards (out_dir/ckpt.dcp), for models too big to gather
 # -----------------------------------------------------------------------------
 shape_defaults = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias)
 config = configure(globals())
@@ -178,7 +180,7 @@ if init_from == 'scratch':
 elif init_from == 'resume':
     if master_process:
         print(f"Resuming training from {out_dir}")  # and resume.report() below says what is continued
-    checkpoint = load_checkpoint(out_dir)
+    checkpoint = parallel.load_resume(out_dir)  # ckpt.pt, or the sharded ckpt.dcp of an FSDP run when newer
     # the model's shape comes from the checkpoint; asking for another one is an error
     check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
     for k in SHAPE_KEYS:
@@ -210,22 +212,25 @@ model.to(device)
 # a GradScaler only for float16; with bf16 or fp32 it is a no-op
 scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16' and device_type == 'cuda'))
 
+fsdp = fsdp and ddp  # one process has nothing to shard over
+if fsdp:  # before the optimizer, which then holds the shards
+    model = parallel.shard(model, device_type, dtype, compile)
 optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
 rng_states = None
 if checkpoint is not None:
-    optimizer.load_state_dict(checkpoint['optimizer'])
+    parallel.load_state(model, optimizer, checkpoint, fsdp)  # any checkpoint into DDP, FSDP or one process
     if checkpoint.get('scaler'):
         scaler.load_state_dict(checkpoint['scaler'])
     rng_states = checkpoint.get('rng')
 checkpoint = None  # free up memory
 
 raw_model = model  # saved: never the compiled or DDP wrapper, so no '_orig_mod.' prefix
-if compile:
+if compile and not fsdp:  # FSDP compiled each Block
     if master_process:
         print("compiling the model... (takes a ~minute)")
     model = torch.compile(model)
 eval_model = model  # compiled when compile=True, and outside DDP: evaluation needs no gradient sync
-if ddp:
+if ddp and not fsdp:
     model = DDP(model, device_ids=[ddp_local_rank] if device_type == 'cuda' else None)
 
 
@@ -262,14 +267,12 @@ def get_lr(it):
 
 
 def save(reason):
-    """Called by every rank (they all hand their random state to rank 0); rank 0 writes."""
+    """Called by every rank (they all hand their random state, and under FSDP their shards, to rank 0); rank 0
+    writes (with sharded_checkpoint, every rank writes its shards)."""
     rng = all_rng_states(device_type)
-    if not master_process:
-        return
-    print(f"saving checkpoint to {out_dir} at iter {iter_num} ({reason})")
-    save_checkpoint(out_dir, {
-        'model': raw_model.state_dict(),
-        'optimizer': optimizer.state_dict(),
+    if master_process:
+        print(f"saving checkpoint to {out_dir} at iter {iter_num} ({reason})")
+    parallel.save(out_dir, raw_model, optimizer, {
         'model_args': model_args,
         'iter_num': iter_num,
         'best_val_loss': best_val_loss,
@@ -278,7 +281,7 @@ def save(reason):
         'scaler': scaler.state_dict(),
         'wandb_run_id': wandb_run_id,
         'val_sha256': val_sha256,
-    }, keep=keep_checkpoints)
+    }, fsdp, sharded_checkpoint, keep_checkpoints, master_process)
 
 
 if wandb_log and master_process:
@@ -330,7 +333,9 @@ while True:
     # forward, backward and update, with gradient accumulation; DDP syncs grads on the last micro-step only
     loss_sum = torch.zeros((), device=device)
     for micro_step in range(gradient_accumulation_steps):
-        if ddp:
+        if fsdp:  # nor does FSDP reduce-scatter them before
+            model.set_requires_gradient_sync(micro_step == gradient_accumulation_steps - 1)
+        elif ddp:
             model.require_backward_grad_sync = (micro_step == gradient_accumulation_steps - 1)
         with ctx:
             logits, loss = model(X, Y)
@@ -342,6 +347,7 @@ while True:
         scaler.scale(loss).backward()
     scaler.unscale_(optimizer)
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip != 0.0 else float('inf'))
+    grad_norm = parallel.local(grad_norm)  # under FSDP a DTensor, the norm over every rank's shards
     # a NaN/inf on any rank stops every rank before the update; a signal on any rank stops all after it
     bad_ranks, bad_grad, stop = stopping.agree(loss_sum, grad_norm, not scaler.is_enabled(), seed_offset,
                                                ddp_world_size, device)

@@ -32,7 +32,8 @@ _NUMPY_ARRAY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), getattr(np, '_c
 
 
 def has_checkpoint(out_dir):
-    return os.path.exists(os.path.join(out_dir, CKPT_NAME))
+    """out_dir holds ckpt.pt, or the sharded checkpoint of an FSDP run (ckpt.dcp, see nanogpt/parallel.py)."""
+    return os.path.exists(os.path.join(out_dir, CKPT_NAME)) or os.path.isdir(os.path.join(out_dir, 'ckpt.dcp'))
 
 
 def prepare_out_dir(out_dir):
@@ -128,12 +129,14 @@ def check_shape(checkpoint, requested, defaults):
 
 
 def build_model(checkpoint, dropout=None):
-    """The GPT a checkpoint describes, with its weights (and another dropout, when given)."""
+    """The GPT a checkpoint describes, with its weights (and another dropout, when given); a sharded checkpoint's
+    weights are read later, into the sharded model (nanogpt.parallel.load_state)."""
     args = {k: checkpoint['model_args'][k] for k in SHAPE_KEYS + ('dropout',) if k in checkpoint['model_args']}
     if dropout is not None:
         args['dropout'] = dropout
     model = GPT(GPTConfig(**args))
-    load_weights(model, checkpoint)
+    if 'sharded' not in checkpoint:
+        load_weights(model, checkpoint)
     return model
 
 

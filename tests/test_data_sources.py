@@ -115,7 +115,7 @@ def test_tinystories_refuses_to_replace_a_dataset(tmp_path):
     before = (out / 'train.bin').read_bytes()
     r = run(['data/tinystories/prepare.py', src, f'--out_dir={out}', '--num_proc=1'])  # the same: nothing to do
     assert 'nothing to do' in r.stdout and (out / 'train.bin').read_bytes() == before
-    r = run(['data/tinystories/prepare.py', src, f'--out_dir={out}', '--keep_fields', '--num_proc=1'], check=False)
+    r = run(['data/tinystories/prepare.py', src, f'--out_dir={out}', '--keep_fields', '--num_proc=1'], expect=None)
     assert r.returncode == 2 and r.stderr.startswith('error: ') and '--overwrite' in r.stderr
     assert (out / 'train.bin').read_bytes() == before
     run(['data/tinystories/prepare.py', src, f'--out_dir={out}', '--keep_fields', '--overwrite', '--num_proc=1'])
@@ -128,7 +128,7 @@ def test_tang_poems_simplified(tmp_path):
 
     from opencc import OpenCC
 
-    from conftest import SHARED
+    from harness import SHARED
     src = tmp_path / 'src'  # the 58 files, 3 poems each
     src.mkdir()
     for k in range(0, 58000, 1000):
@@ -150,7 +150,7 @@ def test_tang_poems_simplified_without_opencc(tmp_path):
     """Without OpenCC installed, --simplified is one line that names the package, before any work."""
     (tmp_path / 'opencc.py').write_text("raise ImportError('No module named opencc')\n")  # as if not installed
     out = tmp_path / 'out'
-    r = run(['data/tang_poems/prepare.py', f'--out_dir={out}', '--simplified'], check=False,
+    r = run(['data/tang_poems/prepare.py', f'--out_dir={out}', '--simplified'], expect=None,
             env={'PYTHONPATH': str(tmp_path)})
     assert r.returncode == 2 and r.stderr.strip() == \
         'error: --simplified needs OpenCC: pip install opencc-python-reimplemented'
