@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from nanogpt.atomicfile import atomic_write  # noqa: E402
 from nanogpt.dataset import bin_dtype, load_meta, load_summary, write_meta, write_summary  # noqa: E402
 from nanogpt.errors import fail  # noqa: E402
+from nanogpt.lock import hold  # noqa: E402
 from nanogpt.tokenizer import GPT2_VOCAB  # noqa: E402
 
 p = argparse.ArgumentParser(description='merge prepared datasets')
@@ -23,10 +24,11 @@ p.add_argument('--out_dir', required=True)
 p.add_argument('--overwrite', action='store_true', help='replace a dataset already in --out_dir')
 args = p.parse_args()
 
-if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:
-    fail(f"{args.out_dir} already holds a dataset; add --overwrite to replace it")
 if os.path.abspath(args.out_dir) in map(os.path.abspath, args.dirs):
     fail("--out_dir must not be one of the inputs")
+hold(args.out_dir, 'merge_bins.py')  # one writer per dataset folder
+if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:
+    fail(f"{args.out_dir} already holds a dataset; add --overwrite to replace it")
 metas, summaries = [], []
 for d in args.dirs:
     for split in ('train', 'val'):
