@@ -205,8 +205,7 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
         nonempty = (t for t, _ in documents() if (drop_empty(t) if drop_empty_lines else t))
         have = sum(1 for _ in itertools.islice(nonempty, need))
         if 0 < have < need:
-            fail(f"the inputs hold only {have} document(s), so no document can go to val (the split is by document, "
-                 f"{split[0]} rule {split[1]}); split the text into more documents, e.g. one file per chapter")
+            too_few_documents('val', split, have)
     chars, vocab_size = _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base)
     dtype = token_dtype(vocab_size)
     if append and dtype.name != base['dtype']:
@@ -228,9 +227,7 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
         fail("the inputs hold no text: every document is empty")
     for s in ('train', 'val'):
         if state[s] == 0:
-            fail(f"no document went to {s}: the split is by document ({split[0]} rule, {split[1]}) and there are only "
-                 f"{state['documents']:,}; give more documents (e.g. split a long text into one file per chapter) "
-                 f"or a larger --val_fraction")
+            too_few_documents(s, split, state['documents'])
     try:
         summary = _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint,
                           split=f"{split[0]} {split[1]}", drop_empty_lines=drop_empty_lines)
@@ -239,6 +236,11 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
     ntok = (state['train'] + state['val'] - start) // dtype.itemsize
     print(f"tokenized {ntok:,} tokens in {elapsed:.1f}s ({ntok / max(elapsed, 1e-9):,.0f} tokens/s)")
     return summary
+
+
+def too_few_documents(s, split, n):
+    fail(f"no document went to {s}: the split is by document ({split[0]} rule, {split[1]}) and there are only "
+         f"{n:,}; give more documents (e.g. split a long text into one file per chapter) or a larger --val_fraction")
 
 
 def disk_full(e, out_dir):

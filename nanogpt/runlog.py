@@ -15,9 +15,9 @@ so train and eval rows with the same iter describe the same weights.
 
 Durability: rows are only ever appended, one whole line per write, flushed at once and fsync'ed at each
 evaluation (where checkpoints are saved). A crash can at worst tear the last line; readers skip it and
-the next writer cuts it off (or, when it only appends, ends it). Rewrites (on resume) go through a
-temporary file and a rename; eval.py and train.py --eval_only only append, and one writer at a time
-holds the folder (nanogpt/lock.py). A full disk loses log rows with a warning but never stops training.
+the next writer cuts it off (train.py --eval_only, which never rewrites, ends it instead). Rewrites (on
+resume) go through a temporary file and a rename. One process at a time writes a folder (nanogpt/lock.py).
+A full disk loses log rows with a warning but never stops training before its checkpoint.
 
 Resume: a run resumed from a checkpoint at iter N redoes iterations N, N+1, ... so the train/eval rows
 with iter >= N are dropped before appending; eval.py's rows are kept.
@@ -103,8 +103,9 @@ def append_row(out_dir, row, config=None):
     try:
         os.makedirs(out_dir, exist_ok=True)
         if os.path.exists(path):
-            if read_lines(path)[1]:  # a torn last line: end it, so the new row starts a line
-                _append_raw(path, '\n')
+            rows, torn = read_lines(path)
+            if torn:
+                _rewrite(path, rows)
         elif config is not None:
             _append(path, {'kind': 'config', 'config': config, 'time': time.time()})
         _append(path, dict(row, time=time.time()), sync=True)
