@@ -1,13 +1,10 @@
 """Issue 10: files from elsewhere never run code, our checkpoints load in nanoGPT, one writer per folder,
 a full disk is the documented error, and every bad input is one line. Most scripts run in this process
 (run_script), as `python SCRIPT ARGS` would run them; the concurrent and full-disk cases run real processes."""
-import contextlib
 import hashlib
-import io
 import json
 import os
 import pickle
-import runpy
 import shutil
 import signal
 import subprocess
@@ -18,31 +15,20 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, SHARED
-from reliability_helpers import TINY, check, popen, train_cmd
+from harness import ROOT, SHARED, TINY, popen, run, train_args, train_cmd
 from model import GPT, GPTConfig
 from nanogpt import lock
 
 
 def run_script(script, *args, cwd=ROOT):
-    """Run a script of the project in this process; (exit code, stdout + stderr). Locks it took are released."""
-    old_argv, old_cwd, old_path = sys.argv, os.getcwd(), sys.path[:]
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}  # train.py sets its own
-    sys.argv, out, code = [script, *args], io.StringIO(), 0
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stderr(out), contextlib.redirect_stdout(out):
-            runpy.run_path(os.path.join(ROOT, script), run_name='__main__')
-    except SystemExit as e:
-        code = e.code
-    finally:
-        sys.argv, sys.path[:] = old_argv, old_path
-        os.chdir(old_cwd)
-        for s, h in handlers.items():
-            signal.signal(s, h)
-        for folder in list(lock._held):
-            lock.release(folder)
-    return code, out.getvalue()
+    """(exit code, stdout + stderr) of a script run as a user would (in this process where the harness can)."""
+    r = run([os.path.join(ROOT, script), *args], expect=None, cwd=cwd)
+    return r.returncode, r.out
+
+
+def check(cmd, expect=0):
+    r = run(cmd, expect=expect)
+    return r.returncode, r.out
 
 
 def one_error(code, out, message):
@@ -58,8 +44,7 @@ def one_error(code, out, message):
 def trained(shakespeare_char, tmp_path_factory):
     """A tiny checkpoint written by our train.py (block_size 32, 1 layer, vocab 65), with its log."""
     out = str(tmp_path_factory.mktemp('trained'))
-    code, log = run_script('train.py', *TINY, f'--out_dir={out}', '--max_iters=5')
-    assert code == 0, log[-3000:]
+    run(train_args(f'--out_dir={out}', '--max_iters=5'))
     return out
 
 
@@ -289,11 +274,11 @@ def test_full_disk_during_training(shakespeare_char, small_disk):
     """The disk fills up mid-run: the log rows that no longer fit are a warning, the run goes on to its
     checkpoint, which fails with the documented error (exit 2); the last good checkpoint stays whole and resumes."""
     out = os.path.join(small_disk, 'out')
-    run = popen(train_cmd(f'--out_dir={out}', '--max_iters=40'))
+    proc = popen(train_cmd(f'--out_dir={out}', '--max_iters=40'))
     ckpt = os.path.join(out, 'ckpt.pt')
-    while not os.path.exists(ckpt) and run.poll() is None:
+    while not os.path.exists(ckpt) and proc.poll() is None:
         time.sleep(0.02)
-    run.send_signal(signal.SIGSTOP)
+    proc.send_signal(signal.SIGSTOP)
     time.sleep(0.5)  # a save that was under way when it stopped is not visible yet: let it be (it is stopped)
     good = torch.load(ckpt)
     log_path = os.path.join(out, 'log.jsonl')  # a tmpfs file grows by pages: fill the log's last one with a row
@@ -301,8 +286,8 @@ def test_full_disk_during_training(shakespeare_char, small_disk):
     with open(log_path, 'a') as f:
         f.write(json.dumps({'kind': 'padding', 'x': 'x' * (slack - 29)}) + '\n' if slack >= 29 else '')
     fill(small_disk)
-    run.send_signal(signal.SIGCONT)
-    code, log = run.wait(300), run.stdout.read()
+    proc.send_signal(signal.SIGCONT)
+    code, log = proc.wait(300), proc.stdout.read()
     one_error(code, log, f"could not write a checkpoint to {out} (No space left on device); the previous ckpt.pt is intact")
     assert 'warning: could not append to' in log
     assert torch.load(ckpt)['iter_num'] == good['iter_num']
