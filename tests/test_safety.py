@@ -430,13 +430,15 @@ def test_sigterm_during_first_evaluation(shakespeare_char, tmp_path):
     exit 0; nothing trained since the start, so nothing is checkpointed."""
     out = str(tmp_path / 'out')
     p = popen(train_cmd(f'--out_dir={out}', '--eval_iters=200000'))
-    wait_for_lock(out, p.pid)
-    for line in p.stdout:
-        if line.startswith('run log:'):
-            break
-    time.sleep(0.5)
-    p.send_signal(signal.SIGTERM)
-    code = p.wait(60)
+    try:
+        for line in p.stdout:
+            if line.startswith('run log:'):  # the evaluation at iter 0 comes next
+                break
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        code = p.wait(60)
+    finally:
+        p.kill()
     log = p.stdout.read()
     assert code == 0, log[-3000:]
     assert 'SIGTERM received' in log and not os.path.exists(os.path.join(out, 'ckpt.pt'))
