@@ -16,6 +16,7 @@ from nanogpt.atomicfile import atomic_write  # noqa: E402
 from nanogpt.dataset import bin_dtype, load_meta, load_summary, write_meta, write_summary  # noqa: E402
 from nanogpt.errors import fail  # noqa: E402
 from nanogpt.lock import hold  # noqa: E402
+from nanogpt.prepare import disk_full  # noqa: E402
 from nanogpt.tokenizer import GPT2_VOCAB  # noqa: E402
 
 p = argparse.ArgumentParser(description='merge prepared datasets')
@@ -44,13 +45,16 @@ if len(tokenizers) > 1:
 meta = metas[0]
 dtype = bin_dtype(args.dirs[0])
 
-os.makedirs(args.out_dir, exist_ok=True)
-for split in ('train', 'val'):
-    dst = os.path.join(args.out_dir, f'{split}.bin')
-    with atomic_write(dst) as out:
-        for d in args.dirs:
-            with open(os.path.join(d, f'{split}.bin'), 'rb') as f:
-                shutil.copyfileobj(f, out, 16 << 20)
+try:  # both files written before either replaces the old one: a full disk leaves the dataset there was
+    with atomic_write(os.path.join(args.out_dir, 'train.bin')) as train_out, \
+            atomic_write(os.path.join(args.out_dir, 'val.bin')) as val_out:
+        for split, out in (('train', train_out), ('val', val_out)):
+            for d in args.dirs:
+                with open(os.path.join(d, f'{split}.bin'), 'rb') as f:
+                    shutil.copyfileobj(f, out, 16 << 20)
+            out.flush()
+except OSError as e:
+    disk_full(e, args.out_dir)
 meta_path = os.path.join(args.out_dir, 'meta.pkl')
 if meta is not None:
     write_meta(args.out_dir, meta)

@@ -249,7 +249,7 @@ def disk_full(e, out_dir):
     if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         raise e
     fail(f"could not write to {out_dir} ({e.strerror}); the dataset there is as it was (its files are replaced only "
-         f"when whole). Free some space, then run the same command again: it resumes where it stopped")
+         f"when whole). Free some space, then run the same command again")
 
 
 def _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint, **options):
@@ -286,6 +286,7 @@ def prepare_hf(out_dir, load, source, num_proc=2, test_size=0.0005, seed=2357):
     """The reference's recipe on datasets >= 4: load() gives one split of documents with a 'text' column;
     test_size of them (seed 2357) become val; each document's encode_ordinary tokens then EOT, tokenized by
     num_proc processes; train.bin/val.bin written to temporary names and renamed when complete."""
+    hold(out_dir, 'prepare')  # one writer per dataset folder (nanogpt/lock.py)
     try:
         ds = load()
     except Exception as e:  # offline, missing repository or files, a script-based dataset
@@ -298,19 +299,21 @@ def prepare_hf(out_dir, load, source, num_proc=2, test_size=0.0005, seed=2357):
     tokenized = split.map(_hf_tokenize, batched=True, remove_columns=ds.column_names, num_proc=num_proc,
                           desc='tokenizing the splits')
     from tqdm import tqdm
-    hold(out_dir, 'prepare')  # one writer per dataset folder (nanogpt/lock.py)
     work = os.path.join(out_dir, WORK)
     os.makedirs(work, exist_ok=True)
     chars = 0
-    for s, dset in tokenized.items():
-        partial = os.path.join(work, f'{s}.bin.partial')
-        with open(partial, 'wb') as f:
-            for tbl in tqdm(dset.with_format('arrow').iter(batch_size=16384), desc=f'writing {s}.bin',
-                            total=-(-len(dset) // 16384)):
-                f.write(tbl['ids'].combine_chunks().flatten().to_numpy().astype(np.uint16).tobytes())
-                chars += sum(tbl['chars'].to_pylist())
-            f.flush()
-            os.fsync(f.fileno())
+    try:
+        for s, dset in tokenized.items():
+            partial = os.path.join(work, f'{s}.bin.partial')
+            with open(partial, 'wb') as f:
+                for tbl in tqdm(dset.with_format('arrow').iter(batch_size=16384), desc=f'writing {s}.bin',
+                                total=-(-len(dset) // 16384)):
+                    f.write(tbl['ids'].combine_chunks().flatten().to_numpy().astype(np.uint16).tobytes())
+                    chars += sum(tbl['chars'].to_pylist())
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as e:
+        disk_full(e, out_dir)
     meta_path = os.path.join(out_dir, 'meta.pkl')
     if os.path.exists(meta_path):
         os.remove(meta_path)

@@ -302,8 +302,8 @@ def digest(folder):
             for f in sorted(os.listdir(folder)) if not f.startswith('.')}
 
 
-def test_full_disk_during_prepare(tmp_path, small_disk):
-    """prepare_local runs out of space: one documented line (after the progress bar's line), exit 2, and the
+def test_full_disk_during_prepare(shakespeare_char, tmp_path, small_disk):
+    """prepare_local (then merge_bins) runs out of space: one documented line (after the progress bar's line), exit 2, and the
     dataset that was there keeps its bytes."""
     out = os.path.join(small_disk, 'ds')
     small = tmp_path / 'small.jsonl'
@@ -313,6 +313,10 @@ def test_full_disk_during_prepare(tmp_path, small_disk):
     check(cmd + [str(small)])
     before = digest(out)
     code, log = check(cmd + [chapters(tmp_path), '--overwrite'], expect=None)  # 2.2 MB of tokens, 2 MB disk
+    one_error(code, log, f"could not write to {out} (No space left on device); the dataset there is as it was")
+    assert digest(out) == before
+    code, log = check([sys.executable, 'data/merge_bins.py', os.path.join(ROOT, 'data', 'shakespeare_char'),
+                       f'--out_dir={out}', '--overwrite'], expect=None)  # 2.2 MB again
     one_error(code, log, f"could not write to {out} (No space left on device); the dataset there is as it was")
     assert digest(out) == before
 
