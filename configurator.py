@@ -55,6 +55,12 @@ def coerce(key, value, default, nullable):
     fail(f"--{key} expects a value of type {type(default).__name__} (default {default!r}), got {value!r}")
 
 
+def _frames(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
 def configure(g, argv=None, nullable=()):
     """Apply config files and --key=value arguments to the globals dict g; return the config dict
     (the plain-typed knobs and their final values). Keys in nullable may also be set to None."""
@@ -74,7 +80,12 @@ def configure(g, argv=None, nullable=()):
             print(f"Overriding config with {arg}:")
             print(source)
             scope = {}
-            exec(compile(source, arg, 'exec'), scope)
+            try:
+                exec(compile(source, arg, 'exec'), scope)
+            except Exception as e:  # a typo, a failed import: the file's problem, told in one line
+                line = getattr(e, 'lineno', None) or next((t.tb_lineno for t in _frames(e.__traceback__)
+                                                           if t.tb_frame.f_code.co_filename == arg), '?')
+                fail(f"config file {arg} raised {type(e).__name__} at line {line}: {e}; fix the file")
             for key, value in scope.items():
                 if key.startswith('_') or not isinstance(value, CONFIG_TYPES + (type(None),)):
                     continue  # imports, helpers

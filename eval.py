@@ -32,6 +32,7 @@ from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
 from nanogpt.dataset import bin_dtype, dataset_dir, load_meta
 from nanogpt.device import setup
 from nanogpt.errors import fail
+from nanogpt.lock import hold
 from nanogpt.runlog import append_row
 from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, tokenizer_for
 
@@ -49,6 +50,8 @@ configure(globals())
 # -----------------------------------------------------------------------------
 
 device_type, ctx = setup(device, dtype, tf32=dtype != 'float32')  # float32 means float32 matmuls
+log_dir = (os.path.dirname(out_dir) or '.') if out_dir.endswith('.pt') else out_dir  # a kept ckpt-ITER.pt
+hold(log_dir, 'eval.py')  # the log it appends to has one writer at a time (a live train.py refuses us)
 
 # model
 config, iter_num, tokens = None, None, None
@@ -130,7 +133,6 @@ bpb = nll / (math.log(2) * n_bytes)
 source = out_dir if init_from == 'resume' else init_from
 print(f"{source} on {dataset} val ({n_pred:,} tokens predicted, {n_bytes:,} bytes, windows of {B} sliding by {k}):")
 print(f"loss {loss:.4f}, perplexity {ppl:.4f}, bits per byte {bpb:.4f}")
-log_dir = (os.path.dirname(out_dir) or '.') if out_dir.endswith('.pt') else out_dir  # a kept ckpt-ITER.pt
 path = append_row(log_dir, {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'val_loss': loss,
                             'perplexity': ppl, 'bpb': bpb, 'n_tokens': n_pred, 'n_bytes': n_bytes,
                             'dataset': dataset, 'model': source, 'block_size': B, 'window_shift': k,

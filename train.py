@@ -85,6 +85,13 @@ sharded_checkpoint = False  # with fsdp: every rank writes its shards (out_dir/c
 shape_defaults = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias)
 config = configure(globals())
 # -----------------------------------------------------------------------------
+# knobs that would crash later, or silently train or measure nothing
+for k in ('batch_size', 'block_size', 'gradient_accumulation_steps', 'eval_interval', 'log_interval', 'eval_iters',
+          'n_layer', 'n_head', 'n_embd'):
+    if config[k] < 1:
+        fail(f"{k}={config[k]} must be 1 or more; pass --{k}=1 or more")
+if max_iters < 0:
+    fail(f"max_iters={max_iters} would train nothing; pass --max_iters=0 or more (the last iteration's number)")
 if init_from not in ('scratch', 'resume', 'auto') + GPT2_NAMES and not os.path.isdir(init_from):
     fail(f"init_from={init_from!r} is none of scratch, resume, auto, {', '.join(GPT2_NAMES)} "
          f"or a folder of GPT-2 weights")
@@ -185,6 +192,7 @@ elif init_from == 'resume':
     check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
     for k in SHAPE_KEYS:
         model_args[k] = checkpoint['model_args'][k]
+    config.update({k: model_args[k] for k in shape_defaults})  # the saved config tells the real shape
     model = build_model(checkpoint, dropout=dropout)
     iter_num = checkpoint['iter_num']
     if not eval_only:
@@ -242,6 +250,9 @@ def estimate_loss():
     for split in ['train', 'val']:
         losses = torch.zeros(eval_iters)
         for k in range(eval_iters):
+            if stop_requested():  # a signal: leave now, not after a whole evaluation
+                raw_model.train()
+                return None
             X, Y = get_batch(split, k=k)  # its own seed: not the training batches' nor torch's RNG
             with ctx:
                 _, loss = eval_model(X, Y)
@@ -253,6 +264,15 @@ def estimate_loss():
         out[split] = mean.item()
     raw_model.train()
     return out
+
+
+def stop_requested():
+    """A stop signal on some rank; under DDP all ranks agree, so they leave an evaluation at the same batch."""
+    if not ddp:
+        return stopping.requested()
+    flag = torch.tensor(float(stopping.requested()), device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return flag.item() > 0
 
 
 def get_lr(it):
@@ -291,8 +311,8 @@ if wandb_log and master_process:
     wandb_run_id = wandb.run.id
 # out_dir/log.jsonl: the run's record (see nanogpt/runlog.py); a resumed run continues it from the checkpoint's iter
 runlog = RunLog(out_dir, config, tokens_per_iter, iter_num if init_from == 'resume' else None, wandb_log,
-                dict(dataset=dataset, previous_dataset=old_dataset, val_changed=True) if val_changed else None
-                ) if master_process else None
+                dict(dataset=dataset, previous_dataset=old_dataset, val_changed=True) if val_changed else None,
+                append_only=eval_only) if master_process else None
 
 # training loop
 running_mfu = -1.0
@@ -318,6 +338,9 @@ while True:
     if iter_num % eval_interval == 0 or eval_only:
         t_eval = time.time()
         losses = estimate_loss()
+        if losses is None:  # stopped by a signal: checkpoint below when it trained since the last one
+            stop = True
+            break
         if master_process:
             print(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
             runlog.eval(iter_num, losses, lr, running_mfu)  # also to wandb when wandb_log

@@ -15,6 +15,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from nanogpt.atomicfile import atomic_write  # noqa: E402
 from nanogpt.dataset import bin_dtype, load_meta, load_summary, write_meta, write_summary  # noqa: E402
 from nanogpt.errors import fail  # noqa: E402
+from nanogpt.lock import hold  # noqa: E402
+from nanogpt.prepare import disk_full  # noqa: E402
 from nanogpt.tokenizer import GPT2_VOCAB  # noqa: E402
 
 p = argparse.ArgumentParser(description='merge prepared datasets')
@@ -23,10 +25,11 @@ p.add_argument('--out_dir', required=True)
 p.add_argument('--overwrite', action='store_true', help='replace a dataset already in --out_dir')
 args = p.parse_args()
 
-if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:
-    fail(f"{args.out_dir} already holds a dataset; add --overwrite to replace it")
 if os.path.abspath(args.out_dir) in map(os.path.abspath, args.dirs):
     fail("--out_dir must not be one of the inputs")
+hold(args.out_dir, 'merge_bins.py')  # one writer per dataset folder
+if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:
+    fail(f"{args.out_dir} already holds a dataset; add --overwrite to replace it")
 metas, summaries = [], []
 for d in args.dirs:
     for split in ('train', 'val'):
@@ -42,13 +45,16 @@ if len(tokenizers) > 1:
 meta = metas[0]
 dtype = bin_dtype(args.dirs[0])
 
-os.makedirs(args.out_dir, exist_ok=True)
-for split in ('train', 'val'):
-    dst = os.path.join(args.out_dir, f'{split}.bin')
-    with atomic_write(dst) as out:
-        for d in args.dirs:
-            with open(os.path.join(d, f'{split}.bin'), 'rb') as f:
-                shutil.copyfileobj(f, out, 16 << 20)
+try:  # both files written before either replaces the old one: a full disk leaves the dataset there was
+    with atomic_write(os.path.join(args.out_dir, 'train.bin')) as train_out, \
+            atomic_write(os.path.join(args.out_dir, 'val.bin')) as val_out:
+        for split, out in (('train', train_out), ('val', val_out)):
+            for d in args.dirs:
+                with open(os.path.join(d, f'{split}.bin'), 'rb') as f:
+                    shutil.copyfileobj(f, out, 16 << 20)
+            out.flush()
+except OSError as e:
+    disk_full(e, args.out_dir)
 meta_path = os.path.join(args.out_dir, 'meta.pkl')
 if meta is not None:
     write_meta(args.out_dir, meta)

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from nanogpt.corpus import corpus_files, file_kind, files_fingerprint, local_documents  # noqa: E402
 from nanogpt.dataset import load_summary  # noqa: E402
 from nanogpt.errors import fail  # noqa: E402
+from nanogpt.lock import hold  # noqa: E402
 from nanogpt.prepare import prepare_documents  # noqa: E402
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,6 +39,7 @@ args = p.parse_args()
 
 if not 0 < args.val_fraction < 1:
     fail(f"--val_fraction must be between 0 and 1, not {args.val_fraction}")
+hold(args.out_dir, 'prepare_local.py')  # one writer per dataset folder: a second prepare is refused
 exists = os.path.exists(os.path.join(args.out_dir, 'train.bin'))
 if exists and not (args.append or args.overwrite):
     fail(f"{args.out_dir} already holds a dataset; add --append to add these documents to it, "

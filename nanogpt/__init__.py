@@ -12,4 +12,5 @@ The machinery the scripts at the top share. Each module holds one thing:
     checkpoint   ckpt.pt: atomic saves, loading, building the model, GPT-2 weights, random states
     runlog       out_dir/log.jsonl, the run's record
     stopping     stopping a run safely: preemption signals, non-finite losses, fault injection for tests
+    lock         one writer per folder: an flock the kernel drops when its process dies
 """

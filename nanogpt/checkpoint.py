@@ -15,6 +15,7 @@ import pickle
 import random
 import re
 import shutil
+import sys
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ import torch.distributed as dist
 from model import GPT, GPTConfig
 from nanogpt.atomicfile import fsync_dir
 from nanogpt.errors import fail
+from nanogpt.lock import hold
 
 CKPT_NAME = 'ckpt.pt'
 COMPILE_PREFIX = '_orig_mod.'  # torch.compile's wrapper; checkpoints from elsewhere may carry it
@@ -36,8 +38,9 @@ def has_checkpoint(out_dir):
     return os.path.exists(os.path.join(out_dir, CKPT_NAME)) or os.path.isdir(os.path.join(out_dir, 'ckpt.dcp'))
 
 
-def prepare_out_dir(out_dir):
-    """Create out_dir, prove it is writable and drop temporary files a killed run left behind."""
+def prepare_out_dir(out_dir, what='train.py'):
+    """Create out_dir, prove it is writable, make this process its only writer (nanogpt/lock.py) and only
+    then drop the temporary files a killed run left behind: never those of another live run."""
     probe = os.path.join(out_dir, f'.write-test.{os.getpid()}')
     try:
         os.makedirs(out_dir, exist_ok=True)
@@ -46,6 +49,7 @@ def prepare_out_dir(out_dir):
         os.remove(probe)
     except OSError as e:
         fail(f"cannot write to out_dir {out_dir!r} ({e.strerror}); choose a writable --out_dir")
+    hold(out_dir, what)
     for stale in glob.glob(os.path.join(out_dir, '*.tmp.*')):
         os.remove(stale)
 
@@ -74,8 +78,11 @@ def save_checkpoint(out_dir, checkpoint, keep=0):
                 os.remove(old)
         os.replace(tmp, path)
         fsync_dir(out_dir)  # make the rename itself durable
-    except OSError as e:  # disk full, quota, permissions: the previous ckpt.pt is untouched
-        fail(f"could not write a checkpoint to {out_dir} ({e.strerror}); the previous {CKPT_NAME} is intact. "
+    except (OSError, RuntimeError) as e:  # disk full, quota, permissions: the previous ckpt.pt is untouched
+        # torch.save reports a failed write (ENOSPC, EFBIG) as a RuntimeError; the OSError is its context
+        cause = e if isinstance(e, OSError) else e.__context__
+        why = cause.strerror if isinstance(cause, OSError) else str(e).strip().splitlines()[0][:200]
+        fail(f"could not write a checkpoint to {out_dir} ({why}); the previous {CKPT_NAME} is intact. "
              f"Free some space or choose another --out_dir, then resume with --init_from=resume")
     finally:
         for leftover in (tmp, os.path.join(out_dir, 'ckpt-*.pt.tmp.link')):
@@ -118,12 +125,15 @@ def load_checkpoint(out_dir, map_location='cpu'):
     return checkpoint
 
 
-def check_shape(checkpoint, requested, defaults):
+def check_shape(checkpoint, requested, defaults, argv=None):
     """On resume the model's shape comes from the checkpoint; a shape the user asked for (a value that
-    differs from train.py's default) and that differs from the checkpoint's is an error, not ignored."""
+    differs from train.py's default, or any value given as --key=value) and that differs from the
+    checkpoint's is an error, not ignored."""
+    argv = sys.argv[1:] if argv is None else argv
+    given = {a[2:].partition('=')[0] for a in argv if a.startswith('--')}
     for k, v in requested.items():
         have = checkpoint['model_args'].get(k)
-        if v != have and v != defaults[k]:
+        if v != have and (v != defaults[k] or k in given):
             fail(f"the checkpoint's model has {k}={have!r} but --{k}={v!r} was asked for; drop --{k} "
                  f"to resume it, or train the new shape into another --out_dir")
 

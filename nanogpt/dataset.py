@@ -61,6 +61,10 @@ def load_meta(data_dir):
              f"one that needs more could run code. Prepare the dataset again with its prepare script")
     if not isinstance(meta, dict) or not isinstance(meta.get('vocab_size'), int):
         fail(f"{path} has no vocab_size; it is not a dataset's meta.pkl. Prepare the dataset again")
+    itos = meta.get('itos')
+    if itos is not None and (not isinstance(itos, dict) or set(itos) != set(range(meta['vocab_size']))):
+        fail(f"{path}: its itos does not name exactly the ids 0..{meta['vocab_size'] - 1} of its vocab_size "
+             f"{meta['vocab_size']}, so tokens would decode wrong or not at all. Prepare the dataset again")
     return meta
 
 

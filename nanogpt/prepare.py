@@ -13,7 +13,9 @@ Files are renamed into place only when whole, so an interrupted prepare never le
 prepare_hf() is the reference's route for Hugging Face datasets (openwebtext).
 """
 
+import errno
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -26,6 +28,7 @@ from nanogpt.atomicfile import fsync_append, write_atomic
 from nanogpt.corpus import drop_empty
 from nanogpt.dataset import SUMMARY, char_meta, load_meta, load_summary, token_dtype, write_meta, write_summary
 from nanogpt.errors import fail
+from nanogpt.lock import hold
 from nanogpt.tokenizer import GPT2_EOT, GPT2_VOCAB, gpt2_encoding
 
 WORK = '.prepare'  # unfinished work of an interrupted prepare, inside out_dir
@@ -185,7 +188,7 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
     train.bin/val.bin (+ meta.pkl for characters), resumably; with append, after the dataset already there.
     fingerprint names the inputs and options: work left by an interrupted run is reused only when it matches."""
     from tqdm import tqdm
-    os.makedirs(out_dir, exist_ok=True)
+    hold(out_dir, 'prepare')  # one writer per dataset folder (nanogpt/lock.py)
     base = load_summary(out_dir) if append else None
     if append:
         if base is None:
@@ -197,32 +200,56 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
         fingerprint += f" onto {base['train_sha256']} {base['val_sha256']}"
     key = hashlib.sha256(f"{tokenizer} {split} {drop_empty_lines} {shard_chars} {fingerprint}".encode()).hexdigest()
 
+    if not append:  # too few documents for a val split: say so before tokenizing them all
+        need = split[1] if split[0] == 'every' else 2
+        nonempty = (t for t, _ in documents() if (drop_empty(t) if drop_empty_lines else t))
+        have = sum(1 for _ in itertools.islice(nonempty, need))
+        if 0 < have < need:
+            too_few_documents('val', split, have)
     chars, vocab_size = _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base)
     dtype = token_dtype(vocab_size)
     if append and dtype.name != base['dtype']:
         fail(f"the new characters grow the vocabulary to {vocab_size:,}, past what {base['dtype']} holds; "
              f"prepare the whole corpus again instead of appending")
 
-    state, state_path, partial = _open_work(out_dir, key, append)
-    t0, start = time.time(), state['train'] + state['val']
-    bar = tqdm(total=total_bytes, unit='B', unit_scale=True, desc=desc, initial=state['bytes'])
-    shards = _shards(documents(), drop_empty_lines, shard_chars) if not state.get('finishing') else ()
-    _tokenize_shards(state, state_path, partial, shards, tokenizer, chars, split, num_proc, bar)
-    bar.close()
+    try:
+        state, state_path, partial = _open_work(out_dir, key, append)
+        t0, start = time.time(), state['train'] + state['val']
+        bar = tqdm(total=total_bytes, unit='B', unit_scale=True, desc=desc, initial=state['bytes'])
+        shards = _shards(documents(), drop_empty_lines, shard_chars) if not state.get('finishing') else ()
+        _tokenize_shards(state, state_path, partial, shards, tokenizer, chars, split, num_proc, bar)
+        bar.close()
+    except OSError as e:
+        disk_full(e, out_dir)
     elapsed = time.time() - t0
 
     if state['documents'] == 0 and not append:
         fail("the inputs hold no text: every document is empty")
     for s in ('train', 'val'):
         if state[s] == 0:
-            fail(f"no document went to {s}: the split is by document ({split[0]} rule, {split[1]}) and there are only "
-                 f"{state['documents']:,}; give more documents (e.g. split a long text into one file per chapter) "
-                 f"or a larger --val_fraction")
-    summary = _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint,
-                      split=f"{split[0]} {split[1]}", drop_empty_lines=drop_empty_lines)
+            too_few_documents(s, split, state['documents'])
+    try:
+        summary = _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint,
+                          split=f"{split[0]} {split[1]}", drop_empty_lines=drop_empty_lines)
+    except OSError as e:
+        disk_full(e, out_dir)
     ntok = (state['train'] + state['val'] - start) // dtype.itemsize
     print(f"tokenized {ntok:,} tokens in {elapsed:.1f}s ({ntok / max(elapsed, 1e-9):,.0f} tokens/s)")
     return summary
+
+
+def too_few_documents(s, split, n):
+    fail(f"no document went to {s}: the split is by document ({split[0]} rule, {split[1]}) and there are only "
+         f"{n:,}; give more documents (e.g. split a long text into one file per chapter) or a larger --val_fraction")
+
+
+def disk_full(e, out_dir):
+    """A write that failed for want of space (or quota, or a file size limit) is the user's to fix: one line.
+    Any other OSError is a bug or an input problem, and keeps its traceback."""
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        raise e
+    fail(f"could not write to {out_dir} ({e.strerror}); the dataset there is as it was (its files are replaced only "
+         f"when whole). Free some space, then run the same command again")
 
 
 def _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint, **options):
@@ -259,6 +286,7 @@ def prepare_hf(out_dir, load, source, num_proc=2, test_size=0.0005, seed=2357):
     """The reference's recipe on datasets >= 4: load() gives one split of documents with a 'text' column;
     test_size of them (seed 2357) become val; each document's encode_ordinary tokens then EOT, tokenized by
     num_proc processes; train.bin/val.bin written to temporary names and renamed when complete."""
+    hold(out_dir, 'prepare')  # one writer per dataset folder (nanogpt/lock.py)
     try:
         ds = load()
     except Exception as e:  # offline, missing repository or files, a script-based dataset
@@ -274,15 +302,18 @@ def prepare_hf(out_dir, load, source, num_proc=2, test_size=0.0005, seed=2357):
     work = os.path.join(out_dir, WORK)
     os.makedirs(work, exist_ok=True)
     chars = 0
-    for s, dset in tokenized.items():
-        partial = os.path.join(work, f'{s}.bin.partial')
-        with open(partial, 'wb') as f:
-            for tbl in tqdm(dset.with_format('arrow').iter(batch_size=16384), desc=f'writing {s}.bin',
-                            total=-(-len(dset) // 16384)):
-                f.write(tbl['ids'].combine_chunks().flatten().to_numpy().astype(np.uint16).tobytes())
-                chars += sum(tbl['chars'].to_pylist())
-            f.flush()
-            os.fsync(f.fileno())
+    try:
+        for s, dset in tokenized.items():
+            partial = os.path.join(work, f'{s}.bin.partial')
+            with open(partial, 'wb') as f:
+                for tbl in tqdm(dset.with_format('arrow').iter(batch_size=16384), desc=f'writing {s}.bin',
+                                total=-(-len(dset) // 16384)):
+                    f.write(tbl['ids'].combine_chunks().flatten().to_numpy().astype(np.uint16).tobytes())
+                    chars += sum(tbl['chars'].to_pylist())
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as e:
+        disk_full(e, out_dir)
     meta_path = os.path.join(out_dir, 'meta.pkl')
     if os.path.exists(meta_path):
         os.remove(meta_path)

@@ -16,7 +16,9 @@ so train and eval rows with the same iter describe the same weights.
 
 Durability: rows are only ever appended, one whole line per write, flushed at once and fsync'ed at each
 evaluation (where checkpoints are saved). A crash can at worst tear the last line; readers skip it and
-the next writer cuts it off. Rewrites (on resume) go through a temporary file and a rename.
+the next writer cuts it off (train.py --eval_only, which never rewrites, ends it instead). Rewrites (on
+resume) go through a temporary file and a rename. One process at a time writes a folder (nanogpt/lock.py).
+A full disk loses log rows with a warning but never stops training before its checkpoint.
 
 Resume: a run resumed from a checkpoint at iter N redoes iterations N, N+1, ... so the train/eval rows
 with iter >= N are dropped before appending; eval.py's rows are kept. Its resume row says what changed;
@@ -86,8 +88,12 @@ def _clean(x):
 
 
 def _append(path, row, sync=False):
+    _append_raw(path, json.dumps({k: _clean(v) for k, v in row.items()}) + '\n', sync)
+
+
+def _append_raw(path, text, sync=False):
     with open(path, 'a') as f:
-        f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + '\n')
+        f.write(text)
         f.flush()
         if sync:
             os.fsync(f.fileno())
@@ -95,32 +101,53 @@ def _append(path, row, sync=False):
 
 def append_row(out_dir, row, config=None):
     """Append one row to out_dir's log (eval.py); starts the log with config when there is none yet."""
-    os.makedirs(out_dir, exist_ok=True)
     path = log_path(out_dir)
-    if os.path.exists(path):
-        rows, torn = read_lines(path)
-        if torn:
-            _rewrite(path, rows)
-    elif config is not None:
-        _append(path, {'kind': 'config', 'config': config, 'time': time.time()})
-    _append(path, dict(row, time=time.time()), sync=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        if os.path.exists(path):
+            rows, torn = read_lines(path)
+            if torn:
+                _rewrite(path, rows)
+        elif config is not None:
+            _append(path, {'kind': 'config', 'config': config, 'time': time.time()})
+        _append(path, dict(row, time=time.time()), sync=True)
+    except OSError as e:
+        fail(f"could not append to {path} ({e.strerror}); free some space, or pass another --out_dir")
     return path
 
 
 class RunLog:
     """train.py's writer. A fresh run starts a new log (an older one is renamed to log.1.jsonl, ...,
-    never overwritten); a resumed run (resume_iter = the checkpoint's iter_num) continues the old one."""
+    never overwritten); a resumed run (resume_iter = the checkpoint's iter_num) continues the old one;
+    append_only (eval_only) only ever appends, to the log there is or a new one. A row that cannot be
+    written (disk full) is a warning, not the end of the run: its checkpoint matters more than its log."""
 
-    def __init__(self, out_dir, config, tokens_per_iter, resume_iter=None, wandb_log=False, resume_note=None):
+    def __init__(self, out_dir, config, tokens_per_iter, resume_iter=None, wandb_log=False, resume_note=None,
+                 append_only=False):
         os.makedirs(out_dir, exist_ok=True)
         self.path = log_path(out_dir)
         self.tokens_per_iter = tokens_per_iter
         self.wandb_log = wandb_log
+        self.write_failed = False
         header = {'kind': 'config', 'config': config, 'tokens_per_iter': tokens_per_iter, 'time': time.time()}
+        resume = None
         if resume_iter is not None:
             resume = {'kind': 'resume', 'iter': resume_iter, 'tokens': resume_iter * tokens_per_iter,
                       'config_changes': {}, **(resume_note or {}), 'time': time.time()}
-        if resume_iter is not None and os.path.exists(self.path):
+        try:
+            self._start(header, config, resume, append_only)
+        except OSError as e:
+            fail(f"could not write the run log {self.path} ({e.strerror}); free some space or choose another --out_dir")
+        print(f"run log: {self.path}")
+
+    def _start(self, header, config, resume, append_only):
+        if append_only:
+            if not os.path.exists(self.path):
+                _append(self.path, header)
+            elif read_lines(self.path)[1]:  # a torn last line: end it, so the next row starts a line
+                _append_raw(self.path, '\n')
+        elif resume is not None and os.path.exists(self.path):
+            resume_iter = resume['iter']
             rows, _ = read_lines(self.path)
             kept = [r for r in rows if not (r.get('kind') in REDONE_ON_RESUME and r.get('iter', -1) >= resume_iter)]
             old = next((r['config'] for r in kept if r.get('kind') == 'config'), {})
@@ -133,8 +160,7 @@ class RunLog:
         else:
             if os.path.exists(self.path):
                 self._set_aside()
-            _rewrite(self.path, [header] if resume_iter is None else [header, resume])
-        print(f"run log: {self.path}")
+            _rewrite(self.path, [header] if resume is None else [header, resume])
 
     def _set_aside(self):
         k = 1
@@ -145,7 +171,13 @@ class RunLog:
 
     def _row(self, kind, it, sync, **fields):
         row = {'kind': kind, 'iter': it, 'tokens': it * self.tokens_per_iter, **fields, 'time': time.time()}
-        _append(self.path, row, sync=sync)
+        try:
+            _append(self.path, row, sync=sync)
+        except OSError as e:  # disk full, quota: keep training, so that the run can still try to checkpoint
+            if not self.write_failed:
+                warn(f"could not append to {self.path} ({e.strerror}); training goes on without its log rows. "
+                     f"Free some space: the checkpoint needs it too")
+            self.write_failed = True
         if self.wandb_log:
             import wandb  # train.py has called wandb.init
             names = WANDB_NAMES[kind]

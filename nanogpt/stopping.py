@@ -28,6 +28,11 @@ def catch_preemption():
     signal.signal(signal.SIGINT, on_signal)
 
 
+def requested():
+    """Whether this process was asked to stop (train.py looks between evaluation batches)."""
+    return bool(_caught)
+
+
 def agree(loss, grad_norm, check_grad, rank, world_size, device):
     """One all_reduce per step for every rank to learn (ranks whose loss is non-finite, whether the gradient
     norm is non-finite, whether any rank was asked to stop)."""

@@ -69,7 +69,7 @@ def run(args, expect=0, env=None, cwd=ROOT, timeout=600, fresh=False):
 
 def _run_here(args, cwd):
     """runpy the script as __main__ with sys.argv, cwd and the output redirected; restore all of them after."""
-    from nanogpt import stopping
+    from nanogpt import lock, stopping
     script = args[0] if os.path.isabs(args[0]) else os.path.join(cwd, args[0])
     out, err = io.StringIO(), io.StringIO()
     saved = sys.argv, os.getcwd(), signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
@@ -93,6 +93,8 @@ def _run_here(args, cwd):
         signal.signal(signal.SIGINT, saved[2])
         signal.signal(signal.SIGTERM, saved[3])
         stopping._caught.clear()
+        for folder in list(lock._held):  # as the kernel does when a script's process ends
+            lock.release(folder)
         gc.collect()
     return Result(args, code, out.getvalue(), err.getvalue())
 

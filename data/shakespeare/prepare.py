@@ -9,10 +9,12 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 from nanogpt.dataset import write_bin, write_summary  # noqa: E402
 from nanogpt.localdata import fetch_text  # noqa: E402
+from nanogpt.lock import hold  # noqa: E402
 from nanogpt.tokenizer import GPT2_VOCAB, gpt2_encoding  # noqa: E402
 
 argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
 here = os.path.dirname(os.path.abspath(__file__))
+hold(here, 'prepare.py')  # one writer per dataset folder
 data = fetch_text(os.path.join(here, 'input.txt'),
                   'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt',
                   'tinyshakespeare/input.txt')

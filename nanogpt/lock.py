@@ -1,0 +1,50 @@
+"""
+One writer per folder. train.py (its out_dir), eval.py (the log it appends to) and the prepare scripts (their
+dataset folder) call hold(folder) before writing anything there. It takes an exclusive flock on folder/.lock
+and keeps it until the process ends; the kernel releases it when the process dies, however it dies, so a
+killed run never leaves a stale lock behind. A second writer is refused with one line naming the holder.
+
+The file's content (the holder's pid and what it does) is only for that message: the lock is the flock,
+never the file's existence.
+"""
+
+import fcntl
+import os
+
+from nanogpt.errors import fail, warn
+
+LOCK_NAME = '.lock'
+_held = {}  # folder (absolute) -> open file descriptor: kept open for the process's life
+
+
+def hold(folder, what):
+    """Make this process the only writer of folder (created if needed) until it exits; exits 2 with the
+    holder's pid when another live process holds it. what says what this process does, for that message."""
+    key = os.path.abspath(folder)
+    if key in _held:
+        return
+    path = os.path.join(folder, LOCK_NAME)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        fail(f"cannot write to {folder!r} ({e.strerror}); choose a writable folder")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode('utf-8', 'replace').strip() or 'a process that is starting'
+        os.close(fd)
+        fail(f"{folder} is in use by another process (pid {holder}); two writers would corrupt it. Wait for "
+             f"that one to finish (or stop it), or use another folder")
+    except OSError as e:  # a filesystem without locks (some network mounts): say so and go on
+        warn(f"cannot lock {path} ({e.strerror}); nothing stops a second process from writing to {folder}")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}, {what}\n".encode(), 0)
+    _held[key] = fd
+
+
+def release(folder):
+    """Give up folder's lock before this process ends (tests that run several writers in one process)."""
+    fd = _held.pop(os.path.abspath(folder), None)
+    if fd is not None:
+        os.close(fd)
