@@ -30,8 +30,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from nanogpt.atomicfile import write_atomic  # noqa: E402
 from nanogpt.corpus import corpus_files, files_fingerprint, local_documents  # noqa: E402
 from nanogpt.errors import fail  # noqa: E402
+from nanogpt.localdata import LOCAL_DATA_ENV, local_copy  # noqa: E402
 from nanogpt.prepare import is_val  # noqa: E402
-from nanogpt.tokenizer import RESERVED_TOKENS, TRAINED_FILE, TrainedTokenizer  # noqa: E402
+from nanogpt.tokenizer import GPT2_BPE_FILE, RESERVED_TOKENS, TRAINED_FILE, TrainedTokenizer, gpt2_encoding  # noqa: E402
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('paths', nargs='+', help='files or folders of .txt, .jsonl(.gz/.zst), .json.gz, .parquet, .tar(.gz)')
@@ -123,12 +124,10 @@ if heldout:
         fail(f"the tokenizer does not give back {len(bad)} held-out documents exactly, e.g. {bad[0][:80]!r}; "
              f"this is a bug, please report it")
     measures['trained'] = n_trained
-    try:
-        from nanogpt.tokenizer import gpt2_encoding
-        enc = gpt2_encoding()
-        measures['gpt2'] = sum(len(x) for x in enc.encode_ordinary_batch(heldout))
-    except SystemExit:  # no GPT-2 BPE files here: the comparison is left out
-        print("GPT-2 BPE is not available here (set NANOGPT_LOCAL_DATA); no comparison with it")
+    if local_copy(GPT2_BPE_FILE) is not None or os.environ.get('TIKTOKEN_CACHE_DIR'):
+        measures['gpt2'] = sum(len(x) for x in gpt2_encoding().encode_ordinary_batch(heldout))
+    else:  # GPT-2 BPE would be downloaded; the comparison is left out instead
+        print(f"no local GPT-2 BPE files (set {LOCAL_DATA_ENV}, see nanogpt/localdata.py): no comparison with GPT-2 BPE")
     measures['characters'] = n_chars
 report = {
     'tokenizer': os.path.abspath(out_path), 'sha256': tok.sha256, 'vocab_size': tok.vocab_size,
@@ -156,7 +155,7 @@ if skipped:
 if heldout:
     print(f"held-out slice: {len(heldout):,} documents, {n_chars:,} characters, {n_bytes:,} UTF-8 bytes; decodes exactly")
     print(f"  {'tokenizer':<24} {'tokens':>10} {'per char':>9} {'per byte':>9}")
-    names = {'trained': f'trained ({tok.vocab_size // 1000}k)' if tok.vocab_size >= 1000 else 'trained',
+    names = {'trained': f'trained ({tok.vocab_size:,})',
              'gpt2': 'GPT-2 BPE', 'characters': 'characters'}
     for k, v in measures.items():
         print(f"  {names[k]:<24} {v:>10,} {v / n_chars:>9.3f} {v / n_bytes:>9.3f}")
