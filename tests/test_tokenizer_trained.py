@@ -76,16 +76,18 @@ def test_bad_tokenizer_files(tmp_path, trained_tokenizer):  # noqa: F811
     assert r.returncode == 2 and 'already exists' in r.stderr
 
 
-TINY = ['--device=cpu', '--compile=False', '--n_layer=1', '--n_head=2', '--n_embd=32', '--block_size=32',
-        '--batch_size=8', '--gradient_accumulation_steps=1', '--eval_iters=2', '--eval_interval=40',
-        '--log_interval=40', '--warmup_iters=0', '--learning_rate=1e-2', '--lr_decay_iters=40', '--dropout=0.0']
+TINY = ['--device=cpu', '--compile=False', '--n_layer=1', '--n_head=2', '--n_embd=64', '--block_size=32',
+        '--batch_size=8', '--gradient_accumulation_steps=1', '--eval_iters=2', '--eval_interval=60',
+        '--log_interval=60', '--warmup_iters=0', '--learning_rate=1e-2', '--lr_decay_iters=60', '--dropout=0.0']
 
 
 def test_prepare_train_sample_eval_and_refusals(tmp_path, trained_tokenizer):  # noqa: F811
     path = trained_tokenizer[0]
     tok = TrainedTokenizer(path)
     corpus = tmp_path / 'zh.jsonl'
-    docs = REVIEWS[2000:3000]
+    # a poem the model learns by heart in a few steps, so greedy sampling gives its characters, most of them
+    # 2-3 byte tokens each in this small vocabulary (what streaming must not print cut)
+    docs = [f"第{i}首：床前明月光，疑是地上霜。举头望明月，低头思故乡。" for i in range(400)]
     corpus.write_text(''.join(json.dumps({'text': t}, ensure_ascii=False) + '\n' for t in docs), encoding='utf-8')
     d = tmp_path / 'zh'
     run(['data/prepare_local.py', corpus, f'--tokenizer={path}', f'--out_dir={d}', '--val_fraction=0.1', '--num_proc=1'])
@@ -95,21 +97,21 @@ def test_prepare_train_sample_eval_and_refusals(tmp_path, trained_tokenizer):  #
     assert dataset_tokenizer(str(d)).sha256 == tok.sha256
 
     out = tmp_path / 'run'
-    r = run(['train.py', f'--dataset={d}', f'--out_dir={out}', '--max_iters=40', *TINY])
+    r = run(['train.py', f'--dataset={d}', f'--out_dir={out}', '--max_iters=60', *TINY])
     assert 'model vocab 640' in r.stdout  # 600 padded up to a multiple of 64
     import torch
     ck = torch.load(out / 'ckpt.pt', weights_only=True)
     assert ck['model_args']['vocab_size'] == 640 and ck['config']['tokenizer_sha256'] == tok.sha256
 
     # greedy: the first sample is streamed token by token, the second printed whole; they must agree exactly
-    r = run(['sample.py', f'--out_dir={out}', '--device=cpu', '--start=这本书', '--num_samples=2', '--temperature=0',
+    r = run(['sample.py', f'--out_dir={out}', f'--dataset={d}', '--device=cpu', '--start=床前', '--num_samples=2', '--temperature=0',
              '--max_new_tokens=40'])
     first, second = r.stdout.split('---------------\n')[:2]
-    assert first == second and first.startswith('这本书') and '\ufffd' not in first
-    new_ids = tok.encode_ordinary(first.rstrip('\n'))
-    assert any(len(tok.token_bytes(i)) < 3 and any(b >= 0x80 for b in tok.token_bytes(i)) for i in new_ids)  # cut chars
+    first = first[first.rindex('\n床前') + 1:]
+    assert first == second and '明月' in first[2:]
+    assert len(tok.encode_ordinary('明月')) > 2  # its characters are cut between tokens
 
-    r = run(['eval.py', f'--out_dir={out}', '--device=cpu'])
+    r = run(['eval.py', f'--out_dir={out}', f'--dataset={d}', '--device=cpu'])
     bpb = float(r.stdout.split('bits per byte ')[1].split()[0])
     val = np.fromfile(d / 'val.bin', dtype=np.uint16)
     n_bytes = sum(len(tok.token_bytes(int(i))) for i in val[1:])
@@ -117,11 +119,11 @@ def test_prepare_train_sample_eval_and_refusals(tmp_path, trained_tokenizer):  #
 
     # the tokenizer.json gone, or another one in its place: one line, exit 2, for every script
     os.rename(d / 'tokenizer.json', tmp_path / 'kept.json')
-    for script in (['sample.py', f'--out_dir={out}', '--device=cpu', '--max_new_tokens=2'],
-                   ['eval.py', f'--out_dir={out}', '--device=cpu'],
+    for script in (['sample.py', f'--out_dir={out}', f'--dataset={d}', '--device=cpu', '--max_new_tokens=2'],
+                   ['eval.py', f'--out_dir={out}', f'--dataset={d}', '--device=cpu'],
                    ['train.py', f'--dataset={d}', f'--out_dir={tmp_path / "run2"}', '--max_iters=1', *TINY]):
         r = run(script, check=False)
         assert r.returncode == 2 and 'tokenizer.json is missing' in r.stderr and r.stderr.count('\n') == 1, script
     shutil.copy(os.path.join(os.path.dirname(path), 'tokenizer_report.json'), d / 'tokenizer.json')
-    r = run(['sample.py', f'--out_dir={out}', '--device=cpu', '--max_new_tokens=2'], check=False)
+    r = run(['sample.py', f'--out_dir={out}', f'--dataset={d}', '--device=cpu', '--max_new_tokens=2'], check=False)
     assert r.returncode == 2 and 'is not the tokenizer expected' in r.stderr
