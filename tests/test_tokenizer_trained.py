@@ -26,6 +26,13 @@ def test_script_reports_the_measures(trained_tokenizer):  # noqa: F811
     assert per_char['characters'] == 1.0 and per_char['trained'] < per_char['gpt2']  # even 600 ids beat GPT-2 here
     assert report['heldout']['tokens']['trained'] == int(rows['trained'][2].replace(',', ''))
     assert report['trained_on']['documents'] > 0 and report['vocab_size'] == 600
+    # count_tokens.py --corpus gives the same counts on the same held-out documents
+    root = os.path.dirname(os.path.dirname(path))
+    r = run(['data/count_tokens.py', '--corpus', os.path.join(root, 'reviews.jsonl'), os.path.join(root, 'shakespeare.txt'),
+             '--heldout=0.05', f'--tokenizer=gpt2,char,{path}'])
+    counted = {line.split()[0]: int(line.split()[1].replace(',', '')) for line in r.stdout.splitlines()[2:]}
+    assert counted == {'gpt2': report['heldout']['tokens']['gpt2'], 'char': report['heldout']['characters'],
+                       path: report['heldout']['tokens']['trained']}
 
 
 def test_round_trip_and_special_tokens(trained_tokenizer):  # noqa: F811
