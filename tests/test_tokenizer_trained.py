@@ -124,6 +124,17 @@ def test_prepare_train_sample_eval_and_refusals(tmp_path, trained_tokenizer):  #
     n_bytes = sum(len(tok.token_bytes(int(i))) for i in val[1:])
     assert f'{n_bytes:,} bytes' in r.stdout and 0 < bpb < 8
 
+    # a checkpoint of another tokenizer: sample.py/eval.py (dataset_tokenizer) and train.py's resume refuse it
+    with pytest.raises(SystemExit) as e:
+        dataset_tokenizer(str(d), 'f' * 64, 'OUT/ckpt.pt')
+    assert e.value.code == 2
+    ck['config']['tokenizer_sha256'] = 'f' * 64
+    torch.save(ck, out / 'ckpt.pt')
+    r = run(['train.py', f'--dataset={d}', f'--out_dir={out}', '--init_from=resume', '--max_iters=61', *TINY], check=False)
+    assert r.returncode == 2 and 'was trained on another tokenization' in r.stderr
+    ck['config']['tokenizer_sha256'] = tok.sha256
+    torch.save(ck, out / 'ckpt.pt')
+
     # the tokenizer.json gone, or another one in its place: one line, exit 2, for every script
     os.rename(d / 'tokenizer.json', tmp_path / 'kept.json')
     for script in (['sample.py', f'--out_dir={out}', f'--dataset={d}', '--device=cpu', '--max_new_tokens=2'],
