@@ -145,3 +145,17 @@ def test_prepare_train_sample_eval_and_refusals(tmp_path, trained_tokenizer):  #
     shutil.copy(os.path.join(os.path.dirname(path), 'tokenizer_report.json'), d / 'tokenizer.json')
     r = run(['sample.py', f'--out_dir={out}', f'--dataset={d}', '--device=cpu', '--max_new_tokens=2'], check=False)
     assert r.returncode == 2 and 'is not the tokenizer expected' in r.stderr
+
+
+def test_training_text_is_bounded(tmp_path):
+    # --max_chars stops the stream; --sample keeps a share of documents by a hash of their text
+    corpus = tmp_path / 'r.jsonl'
+    corpus.write_text(''.join(json.dumps({'text': t}, ensure_ascii=False) + '\n' for t in REVIEWS[:400]), encoding='utf-8')
+    reports = {}
+    for name, extra in (('budget', ['--max_chars=5000']), ('sample', ['--sample=0.5'])):
+        r = run(['data/train_tokenizer.py', corpus, '--vocab_size=300', f'--out_dir={tmp_path / name}', *extra])
+        reports[name] = json.load(open(tmp_path / name / 'tokenizer_report.json'))['trained_on']
+        assert ('budget was spent' in r.stdout) == (name == 'budget')
+    total = sum(len(t) for t in REVIEWS[:400])
+    assert reports['budget']['characters'] <= 5000 and reports['budget']['budget_reached']
+    assert 0.3 * total < reports['sample']['characters'] < 0.7 * total and not reports['sample']['budget_reached']
