@@ -92,7 +92,7 @@ def test_every_format_is_token_exact(tmp_path, trained_tokenizer):  # noqa: F811
     assert json.load(open(out / 'summary.json'))['documents'] == len(docs)
 
 
-def test_nested_fields_are_token_exact(tmp_path, trained_tokenizer):  # noqa: F811
+def test_nested_fields_are_token_exact(tmp_path, trained_tokenizer, capsys):  # noqa: F811
     tok = TrainedTokenizer(trained_tokenizer[0])
     mnbvc = [{'文件名': f'{i}.txt', '是否待查文件': False,
               '段落': [{'行号': j, '内容': line} for j, line in enumerate(p['paragraphs'])]} for i, p in enumerate(POEMS)]
@@ -111,6 +111,15 @@ def test_nested_fields_are_token_exact(tmp_path, trained_tokenizer):  # noqa: F8
                           split=('hash', 0.2), num_proc=1, shard_chars=5000)
         want = expected(tok, docs, 0.2)
         assert read(out, 'train') == want['train'] and read(out, 'val') == want['val'], name
+    # appending with another tokenizer.json (here: one more byte, so another sha256) is refused, nothing changed
+    other = tmp_path / 'other.json'
+    other.write_bytes(open(trained_tokenizer[0], 'rb').read() + b'\n')
+    before = read(out, 'train')
+    with pytest.raises(SystemExit) as e:
+        prepare_documents(out, lambda: local_documents([str(tmp_path / 'qa.parquet')], '问'), tokenizer=str(other),
+                          split=('hash', 0.2), num_proc=1, append=True)
+    assert e.value.code == 2 and 'was prepared with another tokenizer.json' in capsys.readouterr().err
+    assert read(out, 'train') == before
 
 
 def test_records_without_the_field(tmp_path, capsys):

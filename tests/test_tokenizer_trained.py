@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import run
-from nanogpt.tokenizer import CHAT_TOKENS, EOT_TOKEN, RESERVED_TOKENS, TrainedTokenizer, dataset_tokenizer
+from nanogpt.tokenizer import CHAT_TOKENS, RESERVED_TOKENS, TrainedTokenizer, dataset_tokenizer
 from tokenizer_helpers import REVIEWS, SHAKESPEARE, trained_tokenizer  # noqa: F401 (a fixture)
 
 TEXTS = ["你好，世界！这本书很好看。", "emoji 🤖👍🏽 and café naïve", "  leading\n\n\n\ttabs   and   runs   \r\n",
