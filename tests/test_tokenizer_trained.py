@@ -88,7 +88,7 @@ TINY = ['--device=cpu', '--compile=False', '--n_layer=1', '--n_head=2', '--n_emb
         '--log_interval=60', '--warmup_iters=0', '--learning_rate=1e-2', '--lr_decay_iters=60', '--dropout=0.0']
 
 
-def test_prepare_train_sample_eval_and_refusals(tmp_path, trained_tokenizer):  # noqa: F811
+def test_prepare_train_sample_eval_and_refusals(tmp_path, trained_tokenizer, gpt2_folder):  # noqa: F811
     path = trained_tokenizer[0]
     tok = TrainedTokenizer(path)
     corpus = tmp_path / 'zh.jsonl'
@@ -134,6 +134,8 @@ def test_prepare_train_sample_eval_and_refusals(tmp_path, trained_tokenizer):  #
     assert r.returncode == 2 and 'was trained on another tokenization' in r.stderr
     ck['config']['tokenizer_sha256'] = tok.sha256
     torch.save(ck, out / 'ckpt.pt')
+    r = run(['train.py', f'--dataset={d}', f'--out_dir={tmp_path / "ft"}', f'--init_from={gpt2_folder}', *TINY], check=False)
+    assert r.returncode == 2 and 'GPT-2 weights know GPT-2 BPE ids' in r.stderr
 
     # the tokenizer.json gone, or another one in its place: one line, exit 2, for every script
     os.rename(d / 'tokenizer.json', tmp_path / 'kept.json')
