@@ -34,7 +34,7 @@ from nanogpt.localdata import LOCAL_DATA_ENV, local_copy  # noqa: E402
 from nanogpt.prepare import is_val  # noqa: E402
 from nanogpt.tokenizer import GPT2_BPE_FILE, RESERVED_TOKENS, TRAINED_FILE, TrainedTokenizer, gpt2_encoding  # noqa: E402
 
-p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('paths', nargs='+', help='files or folders of .txt, .jsonl(.gz/.zst), .json.gz, .parquet, .tar(.gz)')
 p.add_argument('--out_dir', required=True, help='folder for tokenizer.json and tokenizer_report.json')
 p.add_argument('--vocab_size', type=int, default=32000, help='ids in all, the 16 special tokens and 256 bytes included')
