@@ -2,7 +2,9 @@
 全唐诗, the Tang poems of chinese-poetry/chinese-poetry (57,607 poems, Traditional Chinese), as characters.
 Each poem is a document: its title, its author, then its lines, one a line; documents are separated by an
 empty line. The vocabulary is the sorted set of characters (about 9,700, uint16; a corpus with more than
-65,536 distinct characters would be written as uint32). Every 10th poem goes to val.
+65,536 distinct characters would be written as uint32). Every 10th poem goes to val. With
+--tokenizer=PATH/tokenizer.json (data/train_tokenizer.py) the poems are encoded with a trained tokenizer instead,
+each followed by its <|endoftext|>.
 
   python data/tang_poems/prepare.py                      # downloads the 58 poet.tang.*.json files
   python data/tang_poems/prepare.py --src=path/to/全唐诗   # or reads them from a folder
@@ -27,6 +29,7 @@ URL = 'https://raw.githubusercontent.com/chinese-poetry/chinese-poetry/master/' 
 p = argparse.ArgumentParser(description='prepare the Tang poems, character-level')
 p.add_argument('--src', default=None, help='folder holding poet.tang.*.json (default: $NANOGPT_LOCAL_DATA or download)')
 p.add_argument('--out_dir', default=here)
+p.add_argument('--tokenizer', default='char', help='char (default), gpt2, or the path of a tokenizer.json')
 args = p.parse_args()
 
 src = args.src or local_copy('tang_poems')
@@ -55,5 +58,5 @@ def poems():
                 yield text, len(text.encode('utf-8'))
 
 
-prepare_documents(args.out_dir, poems, tokenizer='char', split=('every', 10), num_proc=1,
+prepare_documents(args.out_dir, poems, tokenizer=args.tokenizer, split=('every', 10), num_proc=1,
                   fingerprint=files_fingerprint(files), desc='tang poems')
