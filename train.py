@@ -27,11 +27,11 @@ from model import GPT2_NAMES, GPT, GPTConfig
 from nanogpt import parallel, resume, stopping
 from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint, load_gpt2,
                                 prepare_out_dir, restore_rng)
-from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta
+from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta, load_summary
 from nanogpt.device import compute_dtype, peak_flops, setup
 from nanogpt.errors import fail
 from nanogpt.runlog import RunLog, wandb_offline_unless_key
-from nanogpt.tokenizer import GPT2_PADDED_VOCAB
+from nanogpt.tokenizer import GPT2_PADDED_VOCAB, dataset_tokenizer
 
 # -----------------------------------------------------------------------------
 # default config values, designed to train GPT-2 (124M) on OpenWebText
@@ -174,6 +174,12 @@ val_changed, old_dataset = False, None  # resuming on other val data (see nanogp
 meta_vocab_size = meta['vocab_size'] if meta else None
 if meta_vocab_size is not None and master_process:
     print(f"found vocab_size = {meta_vocab_size} (inside {data_dir}/meta.pkl)")
+if (load_summary(data_dir) or {}).get('tokenizer') == 'trained':  # exits 2 if its tokenizer.json is gone or differs
+    trained_tok = dataset_tokenizer(data_dir)
+    meta_vocab_size = -(-trained_tok.vocab_size // 64) * 64  # padded up to a multiple of 64, as GPT-2's 50304
+    config['tokenizer_sha256'] = trained_tok.sha256  # the checkpoint's record of which ids these are
+    if master_process:
+        print(f"found a trained tokenizer ({trained_tok.vocab_size:,} ids, model vocab {meta_vocab_size:,}) in {data_dir}")
 
 # model
 model_args = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
@@ -188,6 +194,10 @@ elif init_from == 'resume':
     if master_process:
         print(f"Resuming training from {out_dir}")  # and resume.report() below says what is continued
     checkpoint = parallel.load_resume(out_dir)  # ckpt.pt, or the sharded ckpt.dcp of an FSDP run when newer
+    if checkpoint.get('config', {}).get('tokenizer_sha256') != config.get('tokenizer_sha256'):
+        fail(f"{out_dir}/ckpt.pt was trained on another tokenization than data/{dataset}'s "
+             f"(tokenizer sha256 {checkpoint.get('config', {}).get('tokenizer_sha256')} vs {config.get('tokenizer_sha256')}); "
+             f"resume on the dataset it was trained on")
     # the model's shape comes from the checkpoint; asking for another one is an error
     check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
     for k in SHAPE_KEYS:
@@ -203,6 +213,9 @@ elif init_from == 'resume':
     best_val_loss = 1e9 if val_changed else checkpoint['best_val_loss']  # a loss on another val set is no bar
     wandb_run_id = checkpoint.get('wandb_run_id')
 else:  # gpt2* or a local folder of GPT-2 weights
+    if 'tokenizer_sha256' in config:
+        fail(f"GPT-2 weights know GPT-2 BPE ids, but data/{dataset} has a trained tokenizer's; "
+             f"train from scratch (--init_from=scratch) or prepare the data with GPT-2 BPE")
     model = load_gpt2(init_from, dropout)
     for k in SHAPE_KEYS:
         model_args[k] = getattr(model.config, k)

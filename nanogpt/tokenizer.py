@@ -1,11 +1,14 @@
 """
-Tokenizers: GPT-2 BPE (tiktoken) and characters (a dataset's meta.pkl), and which one a dataset uses.
+Tokenizers: GPT-2 BPE (tiktoken), characters (a dataset's meta.pkl) and trained byte-level BPE (a tokenizer.json
+made by data/train_tokenizer.py with Hugging Face tokenizers), and which one a dataset uses.
 
 GPT-2 BPE comes from tiktoken, which downloads its files on first use; with NANOGPT_LOCAL_DATA set (see
 localdata.py) the ranks file is read from $NANOGPT_LOCAL_DATA/gpt2_bpe/gpt2.tiktoken instead. That file,
 tiktoken's pattern and the <|endoftext|> special token make exactly tiktoken's "gpt2" encoding.
 """
 
+import hashlib
+import os
 import sys
 from functools import lru_cache
 
@@ -22,6 +25,9 @@ EOT_TOKEN = '<|endoftext|>'  # the document separator
 # the unused ids of the padded vocabulary (50257..50303), so a model trained here holds them without resizing.
 CHAT_TOKENS = ('<|system|>', '<|user|>', '<|assistant|>', '<|end|>')
 GPT2_SPECIAL_IDS = {EOT_TOKEN: GPT2_EOT, **{t: GPT2_VOCAB + i for i, t in enumerate(CHAT_TOKENS)}}
+# a trained tokenizer's special tokens, ids 0..15 in this order: the separator, the chat tokens, spares for later
+RESERVED_TOKENS = (EOT_TOKEN, *CHAT_TOKENS) + tuple(f'<|reserved_{i}|>' for i in range(11))
+TRAINED_FILE = 'tokenizer.json'  # a dataset folder's own copy of the trained tokenizer it was prepared with
 
 
 @lru_cache(maxsize=None)
@@ -100,11 +106,100 @@ class GPT2Tokenizer:
         return b'' if i >= GPT2_EOT else self.enc.decode_single_token_bytes(i)
 
 
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _byte_of_char():
+    """Byte-level BPE's alphabet: each of the 256 bytes is written as one printable character (the printable
+    Latin-1 ones as themselves, the others as chr(256 + n) in byte order); this maps the characters back."""
+    printable = [*range(ord('!'), ord('~') + 1), *range(ord('\u00a1'), ord('\u00ac') + 1), *range(ord('\u00ae'), 256)]
+    chars = {b: chr(b) for b in printable}
+    for n, b in enumerate(b for b in range(256) if b not in chars):
+        chars[b] = chr(256 + n)
+    return {c: b for b, c in chars.items()}
+
+
+class TrainedTokenizer:
+    """A byte-level BPE tokenizer.json (data/train_tokenizer.py). Special tokens are its added tokens marked
+    special; <|endoftext|> is the separator. encode() turns the text of a special token into its id (a prompt),
+    encode_ordinary() never does: there such text is split into ordinary byte-level tokens. sha256 is the file's,
+    which datasets and checkpoints record. decode() gives U+FFFD for an incomplete UTF-8 sequence."""
+
+    def __init__(self, path, sha256=None):
+        from tokenizers import Tokenizer
+        if not os.path.exists(path):
+            fail(f"no tokenizer file {path}; train one with python data/train_tokenizer.py or give its path")
+        self.path, self.sha256 = path, file_sha256(path)
+        if sha256 is not None and sha256 != self.sha256:
+            fail(f"{path} is not the tokenizer expected (sha256 {self.sha256[:12]}..., not {sha256[:12]}...); "
+                 f"put the tokenizer.json the data was prepared with back, or prepare the data again with this one")
+        try:
+            self.tk = Tokenizer.from_file(path)
+            self.ordinary = Tokenizer.from_file(path)
+        except Exception as e:  # tokenizers raises a bare Exception for a file that is not a tokenizer.json
+            fail(f"{path} is not a tokenizer.json that Hugging Face tokenizers loads ({str(e)[:200]}); "
+                 f"train one with python data/train_tokenizer.py")
+        self.ordinary.encode_special_tokens = True  # the text of a special token is encoded as plain text
+        self.vocab_size = self.tk.get_vocab_size(with_added_tokens=True)
+        self.special = {t.content: i for i, t in self.tk.get_added_tokens_decoder().items() if t.special}
+        self.eot = self.special.get(EOT_TOKEN)
+        byte_of = _byte_of_char()
+        self._bytes = [b''] * self.vocab_size
+        for piece, i in self.tk.get_vocab(with_added_tokens=False).items():
+            if piece not in self.special:
+                self._bytes[i] = bytes(byte_of[c] for c in piece)
+
+    def encode(self, s):
+        return self.tk.encode(s, add_special_tokens=False).ids
+
+    def encode_ordinary(self, s):
+        return self.ordinary.encode(s, add_special_tokens=False).ids
+
+    def encode_ordinary_batch(self, texts):
+        return [e.ids for e in self.ordinary.encode_batch(texts, add_special_tokens=False)]
+
+    def decode(self, ids):
+        return self.tk.decode([i for i in ids if i < self.vocab_size], skip_special_tokens=False)
+
+    def token_bytes(self, i):
+        """The bytes of token i; special tokens count none."""
+        return self._bytes[i]
+
+
 def tokenizer_for(meta):
-    """The tokenizer a dataset was prepared with: characters when its meta has stoi, else GPT-2 BPE."""
+    """The tokenizer of a dataset without a trained one: characters when its meta has stoi, else GPT-2 BPE."""
     if meta is not None and 'stoi' in meta:
         return CharTokenizer(meta)
     return GPT2Tokenizer()
+
+
+def dataset_tokenizer(data_dir, sha256=None, source=None):
+    """The tokenizer data_dir was prepared with: its summary.json's trained tokenizer (data_dir/tokenizer.json,
+    checked against the sha256 recorded there), else tokenizer_for(its meta.pkl). sha256 (from a checkpoint,
+    named by source) must equal the dataset's trained tokenizer: a model's ids mean nothing in another one."""
+    from nanogpt.dataset import load_meta, load_summary
+    summary = load_summary(data_dir) or {}
+    if summary.get('tokenizer') == 'trained':
+        path = os.path.join(data_dir, TRAINED_FILE)
+        if not os.path.exists(path):
+            fail(f"{path} is missing: {data_dir} was prepared with a trained tokenizer (sha256 "
+                 f"{summary['tokenizer_sha256'][:12]}..., from {summary.get('tokenizer_source')}); copy that "
+                 f"tokenizer.json back there, or prepare the dataset again with --tokenizer=PATH")
+        tok = TrainedTokenizer(path, summary['tokenizer_sha256'])
+        if sha256 is not None and sha256 != tok.sha256:
+            fail(f"{source} was trained with another tokenizer (sha256 {sha256[:12]}...) than {path} "
+                 f"({tok.sha256[:12]}...); pass the dataset the model was trained on with --dataset")
+        return tok
+    if sha256 is not None:
+        has = f"{summary['tokenizer']} tokens" if summary else "no summary.json (not a prepared dataset here)"
+        fail(f"{source} was trained with a trained tokenizer (sha256 {sha256[:12]}...) but {data_dir} has "
+             f"{has}; pass the dataset the model was trained on with --dataset")
+    return tokenizer_for(load_meta(data_dir))
 
 
 if __name__ == '__main__':

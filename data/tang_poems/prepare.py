@@ -2,7 +2,9 @@
 全唐诗, the Tang poems of chinese-poetry/chinese-poetry (57,607 poems, Traditional Chinese), as characters.
 Each poem is a document: its title, its author, then its lines, one a line; documents are separated by an
 empty line. The vocabulary is the sorted set of characters (about 9,700, uint16; a corpus with more than
-65,536 distinct characters would be written as uint32). Every 10th poem goes to val.
+65,536 distinct characters would be written as uint32). Every 10th poem goes to val. With
+--tokenizer=PATH/tokenizer.json (data/train_tokenizer.py) the poems are encoded with a trained tokenizer instead,
+each followed by its <|endoftext|>.
 
 The poems are in Traditional characters (靜夜思 舉頭望明月). --simplified converts them to Simplified ones
 (静夜思 举头望明月) with OpenCC's t2s tables (pip install opencc-python-reimplemented); a model trained on
@@ -33,6 +35,7 @@ p = argparse.ArgumentParser(description='prepare the Tang poems, character-level
 p.add_argument('--src', default=None, help='folder holding poet.tang.*.json (default: $NANOGPT_LOCAL_DATA or download)')
 p.add_argument('--out_dir', default=here)
 p.add_argument('--simplified', action='store_true', help='convert to Simplified characters (needs OpenCC)')
+p.add_argument('--tokenizer', default='char', help='char (default), gpt2, or the path of a tokenizer.json')
 args = p.parse_args()
 
 src = args.src or local_copy('tang_poems')
@@ -71,5 +74,5 @@ documents = poems
 if args.simplified:  # prepare_documents reads the poems twice (vocabulary, then tokens): convert them once, ~30 s
     converted = list(poems())
     documents = lambda: iter(converted)  # noqa: E731
-prepare_documents(args.out_dir, documents, tokenizer='char', split=('every', 10), num_proc=1,
+prepare_documents(args.out_dir, documents, tokenizer=args.tokenizer, split=('every', 10), num_proc=1,
                   fingerprint=files_fingerprint(files, ' simplified' if args.simplified else ''), desc='tang poems')
