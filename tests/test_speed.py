@@ -3,7 +3,7 @@ import re
 
 import torch
 
-from harness import run
+from harness import TINY, run
 from model import GPT, GPTConfig
 
 
@@ -32,3 +32,22 @@ def test_bench_prints_train_and_sample_speed(shakespeare_char):
                      r"; [\d.]+x nanoGPT's uncached window_shift=1", out)  # block_size // 8
     assert re.search(r'sample bfloat16, 2 x 24 new tokens, window_shift=1: ' + speed + '\n', out)
     assert re.search(r'sample bfloat16, 2 x the first 15 new tokens \(before the window is full\): ' + speed, out)
+
+
+def test_train_loop_reads_the_device_only_at_log_lines(shakespeare_char, tmp_path, monkeypatch):
+    """train.py in-process with every Tensor.item/.tolist counted: the host reads a training step's tensors
+    only for a log line; every other step reads the flags of the step before (a host copy, late=True)."""
+    from nanogpt import stopping
+
+    reads, flag_reads = [], []
+    for name in ('item', 'tolist'):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda t, real=real, name=name: reads.append(name) or real(t))
+    real_read = stopping.Flags.read
+    monkeypatch.setattr(stopping.Flags, 'read', lambda self, late: flag_reads.append(late) or real_read(self, late))
+    run(['train.py'] + TINY + [f'--out_dir={tmp_path}', '--max_iters=29', '--log_interval=10',
+                               '--eval_interval=1000'])
+    # 30 steps (0..29): flags read at once for the log lines of 0, 10, 20 and for the last step, late otherwise
+    assert len(flag_reads) == 30 and flag_reads.count(False) == 4
+    # the evaluation at iter 0 (2 splits x (2 batches + the mean)) and one loss per log line: nothing per step
+    assert len(reads) == 2 * 3 + 3, reads
