@@ -25,15 +25,16 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
-def attention(q, k, v, dropout_p, is_causal):
-    """Scaled dot-product attention: flash / memory-efficient kernels where the device has them."""
+def attention(q, k, v, dropout_p, is_causal, mask=None):
+    """Scaled dot-product attention: flash / memory-efficient kernels where the device has them. mask (bool,
+    broadcast to the scores; True = may attend) is for a KV cache's decode step."""
     if q.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
         # PyTorch's CPU attention is much slower in bf16 than in fp32 (docs/speed.md), and autocast would cast
         # fp32 inputs back down: run it in fp32 outside autocast; the matmuls around it stay in bf16
         with torch.autocast('cpu', enabled=False):
-            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p,
-                                                  is_causal=is_causal)
-    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
+                                                  dropout_p=dropout_p, is_causal=is_causal)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
 
 
 class CausalSelfAttention(nn.Module):
@@ -55,11 +56,12 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        mask = None
         if cache is not None:  # generation: attend over every position cached so far
-            k, v = cache.update(layer, k, v)
-        # A single new query may see every key; several queries (training, or a prefill from position 0)
-        # see the keys up to their own position.
-        y = attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=T > 1)
+            k, v, mask = cache.update(layer, k, v)
+        # Several queries (training, or a prefill from position 0) see the keys up to their own position; a
+        # decode step's single query sees the cached positions, which the mask marks in the cache's buffer.
+        y = attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=T > 1, mask=mask)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -94,32 +96,56 @@ class Block(nn.Module):
 
 class KVCache:
     """Keys and values of every layer for the first `pos` positions of a batch of sequences, so that generation
-    computes one new position per step instead of the whole context again."""
+    computes one new position per step instead of the whole context again.
+
+    The buffers have a fixed shape, (n_layer, B, nh, block_size, hs), and a decode step writes its position
+    by index (pos_t, a device tensor) and attends over the whole buffer with a mask of the valid positions:
+    every decode step has the same shapes and no Python number in it, so GPT.decode can be compiled once and
+    replayed as a CUDA graph (GPT.compile_decode). pos (a Python int) is the same position, for callers."""
 
     def __init__(self, config):
         self.n_layer, self.block_size = config.n_layer, config.block_size
-        self.k = self.v = None  # (n_layer, B, nh, block_size, hs), allocated on first use in k's dtype
+        self.k = self.v = None  # allocated on first use, in k's dtype and for its batch size
         self.pos = 0
+        self.pos_t = None  # pos on the device, shape (1,)
 
     def update(self, layer, k, v):
-        """Store k, v (B, nh, T, hs) at positions pos..pos+T-1; return the keys and values of positions 0..pos+T-1."""
+        """Store k, v (B, nh, T, hs) at positions pos..pos+T-1; return (keys, values, mask) to attend over.
+        T == 1 (decode): the whole buffers and a mask of positions 0..pos; else (prefill from position 0):
+        positions 0..T-1 and no mask (causal)."""
         B, nh, T, hs = k.shape
-        if T > 1 and self.pos > 0:
-            raise ValueError("several positions can only be added to an empty cache (a causal mask assumes it)")
-        if self.k is None:
+        if self.k is None or self.k.shape[1] != B or self.k.dtype != k.dtype or self.k.device != k.device:
+            if self.pos > 0:
+                raise ValueError("a cache holding positions cannot change its batch size, dtype or device")
             shape = (self.n_layer, B, nh, self.block_size, hs)
-            self.k = torch.empty(shape, dtype=k.dtype, device=k.device)
-            self.v = torch.empty(shape, dtype=v.dtype, device=v.device)
-        end = self.pos + T
-        self.k[layer, :, :, self.pos:end] = k
-        self.v[layer, :, :, self.pos:end] = v
-        if layer == self.n_layer - 1:  # the last layer has stored its keys: these positions are cached
-            self.pos = end
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+            # zeros, not empty: a masked position's weight is 0, and 0 * NaN garbage would still be NaN
+            self.k = torch.zeros(shape, dtype=k.dtype, device=k.device)
+            self.v = torch.zeros(shape, dtype=v.dtype, device=v.device)
+            self.positions = torch.arange(self.block_size, device=k.device).view(1, 1, 1, -1)  # as the scores
+            self.pos_t = torch.full((1,), self.pos, dtype=torch.long, device=k.device)
+            if k.device.type == 'cuda':  # updated in place by a CUDA graph: it must keep its address
+                for t in (self.k, self.v, self.pos_t):
+                    torch._dynamo.mark_static_address(t)
+        if T == 1:
+            self.k[layer].index_copy_(2, self.pos_t, k)
+            self.v[layer].index_copy_(2, self.pos_t, v)
+            return self.k[layer], self.v[layer], self.positions <= self.pos_t
+        if self.pos > 0:
+            raise ValueError("several positions can only be added to an empty cache (a causal mask assumes it)")
+        self.k[layer, :, :, :T] = k
+        self.v[layer, :, :, :T] = v
+        return self.k[layer, :, :, :T], self.v[layer, :, :, :T], None
+
+    def advance(self, n):
+        """n more positions are cached (called by GPT.forward after every layer has stored them)."""
+        self.pos += n
+        self.pos_t.add_(n)
 
     def reset(self):
         """Forget every position (the window moved): the next forward starts again at position 0."""
         self.pos = 0
+        if self.pos_t is not None:
+            self.pos_t.zero_()
 
 
 GPT2_NAMES = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')  # OpenAI's sizes on the Hugging Face hub
@@ -184,11 +210,17 @@ class GPT(nn.Module):
         start = 0 if cache is None else cache.pos
         if start + t > self.config.block_size:
             raise ValueError(f"cannot forward a sequence of length {start + t}: block_size is {self.config.block_size}")
+        if cache is not None and t == 1 and targets is None and cache.pos_t is not None:
+            logits = self.decode(idx.contiguous(), cache)  # static shapes and strides: GPT.compile_decode compiles it
+            cache.advance(1)
+            return logits, None
         pos = torch.arange(start, start + t, dtype=torch.long, device=device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for i, block in enumerate(self.transformer.h):
             x = block(x, cache, i)
         x = self.transformer.ln_f(x)
+        if cache is not None:
+            cache.advance(t)
 
         if targets is not None:
             logits = self.lm_head(x)
@@ -198,6 +230,21 @@ class GPT(nn.Module):
             logits = self.lm_head(x[:, [-1], :])
             loss = None
         return logits, loss
+
+    def decode(self, idx, cache):
+        """Logits (b, 1, vocab) of one new token per row, idx (b, 1), at position cache.pos_t; stores its keys
+        and values but leaves advancing the cache to the caller (GPT.forward)."""
+        x = self.transformer.wte(idx) + self.transformer.wpe(cache.pos_t)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i)
+        return self.lm_head(self.transformer.ln_f(x))
+
+    def compile_decode(self, **compile_args):
+        """Compile the decode step once for all: its shapes never change (KVCache), so on a GPU the default
+        mode='reduce-overhead' replays it as a CUDA graph, one launch instead of a few hundred small kernels.
+        compile_args go to torch.compile instead."""
+        self.decode = torch.compile(self.decode, fullgraph=True, **(compile_args or dict(mode='reduce-overhead')))
+        return self
 
     def crop_block_size(self, block_size):
         """Shrink the context, e.g. to finetune GPT-2 (1024) with a smaller block."""
