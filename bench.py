@@ -5,6 +5,7 @@ without the KV cache. No checkpoints, no logging: only the timed work.
 $ python bench.py                                              # GPT-2 124M training step, synthetic data
 $ python bench.py config/bench_shakespeare_char_cpu.py         # the CPU recipe, fp32 vs bf16, interleaved
 $ python bench.py config/bench_shakespeare_char.py --mode=sample --device=cpu   # cached vs uncached
+$ python bench.py --mode=sample --num_samples=1,4,16,64       # GPT-2 124M decode, a sweep of batch sizes
 
 Several dtypes (--dtype=float32,bfloat16) are timed in turns, round after round, so that other work on the
 machine slows each of them alike; the ratio to the first is printed.
@@ -39,14 +40,14 @@ rounds = 5  # timed rounds; each dtype runs iters_per_round iterations per round
 iters_per_round = 10
 warmup = 5  # untimed iterations first (compilation, allocator, caches)
 # sampling
-num_samples = 1  # sequences generated together as one batch
+num_samples = '1'  # sequences generated together as one batch; several, e.g. '1,8,64': one run per batch size
 max_new_tokens = 500
 prompt_len = 1
 window_shift = None  # past block_size tokens; None: sample.py's default, block_size // 8
 # system
 device = 'cuda' if torch.cuda.is_available() else 'cpu'
 dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float32'
-compile = torch.cuda.is_available()  # as train.py does on a GPU; on a CPU compiling takes minutes
+compile = torch.cuda.is_available()  # training step and decode step, as on a GPU; on a CPU compiling takes minutes
 threads = 0  # torch CPU threads; 0 keeps torch's default (one per core)
 seed = 1337
 # -----------------------------------------------------------------------------
@@ -134,27 +135,34 @@ if mode in ('train', 'both'):
 
 if mode in ('sample', 'both'):
     model = GPT(config).to(device).eval()
-    prompt = torch.randint(vocab_size, (num_samples, prompt_len), device=device)
+    if compile:  # the decode step, compiled once: on a GPU a CUDA graph (mode='reduce-overhead')
+        model.compile_decode()
     d = dtypes[-1]
     shift = window_shift or default_window_shift(block_size)  # sample.py's default
+    in_window = min(block_size - prompt_len, max_new_tokens)
+    cases = ((max_new_tokens, shift, f"{max_new_tokens} new tokens, window_shift={shift}"),
+             (max_new_tokens, 1, f"{max_new_tokens} new tokens, window_shift=1"),
+             (in_window, 1, f"the first {in_window} new tokens (before the window is full)"))
+    batch_sizes = [int(b) for b in str(num_samples).split(',')]
+    prompts = {b: torch.randint(vocab_size, (b, prompt_len), device=device) for b in batch_sizes}
 
-    def tokens_per_s(n, use_cache, window_shift):
+    def tokens_per_s(b, n, window_shift, use_cache):
         torch.manual_seed(seed)
         sync()
         t0 = time.perf_counter()
         with autocast_context(device_type, d):
-            model.generate(prompt, n, temperature=1.0, top_k=200, use_cache=use_cache, window_shift=window_shift)
+            model.generate(prompts[b], n, temperature=1.0, top_k=200, use_cache=use_cache, window_shift=window_shift)
         sync()
-        return num_samples * n / (time.perf_counter() - t0)
+        return b * n / (time.perf_counter() - t0)
 
-    tokens_per_s(8, True, 1), tokens_per_s(8, False, 1)  # warm up
-    in_window = min(block_size - prompt_len, max_new_tokens)
-    reference = tokens_per_s(max_new_tokens, False, 1)  # nanoGPT's way: every step runs the last block_size tokens
-    for n, k, what in ((max_new_tokens, shift, f"{max_new_tokens} new tokens, window_shift={shift}"),
-                       (max_new_tokens, 1, f"{max_new_tokens} new tokens, window_shift=1"),
-                       (in_window, 1, f"the first {in_window} new tokens (before the window is full)")):
-        uncached = reference if (n, k) == (max_new_tokens, 1) else tokens_per_s(n, False, k)
-        cached = tokens_per_s(n, True, k)
-        note = f"; {cached / reference:.1f}x nanoGPT's uncached window_shift=1" if k > 1 else ''
-        print(f"sample {d}, {num_samples} x {what}: uncached {uncached:,.0f} tokens/s, "
-              f"KV cache {cached:,.0f} tokens/s ({cached / uncached:.1f}x){note}")
+    runs = list(dict.fromkeys((b, n, k, c) for b in batch_sizes for n, k, _ in cases for c in (False, True)))
+    for r in runs:  # warm-up: every shape that is timed, once (first kernel launches, compilation, CUDA graphs)
+        tokens_per_s(*r)
+    speed = {r: tokens_per_s(*r) for r in runs}
+    for b in batch_sizes:
+        reference = speed[b, max_new_tokens, 1, False]  # nanoGPT's way: every step runs the last block_size tokens
+        for n, k, what in cases:
+            uncached, cached = speed[b, n, k, False], speed[b, n, k, True]
+            note = f"; {cached / reference:.1f}x nanoGPT's uncached window_shift=1" if k > 1 else ''
+            print(f"sample {d}, {b} x {what}: uncached {uncached:,.0f} tokens/s, "
+                  f"KV cache {cached:,.0f} tokens/s ({cached / uncached:.1f}x){note}")

@@ -23,7 +23,7 @@ def test_cpu_bf16_autocast_trains_like_fp32():
 def test_bench_prints_train_and_sample_speed(shakespeare_char):
     p = run(['bench.py', '--mode=both', '--device=cpu', '--dataset=shakespeare_char', '--dtype=float32,bfloat16',
              '--n_layer=1', '--n_head=2', '--n_embd=32', '--block_size=16', '--batch_size=2', '--rounds=2',
-             '--iters_per_round=2', '--warmup=1', '--max_new_tokens=24', '--num_samples=2'])
+             '--iters_per_round=2', '--warmup=1', '--max_new_tokens=24', '--num_samples=1,2'])
     out = p.stdout
     assert re.search(r'train  float32: +[\d.]+ ms/iter .* tokens/s, MFU .*1\.00x the first', out)
     assert re.search(r'train bfloat16: +[\d.]+ ms/iter .*x the first', out)
@@ -32,6 +32,7 @@ def test_bench_prints_train_and_sample_speed(shakespeare_char):
                      r"; [\d.]+x nanoGPT's uncached window_shift=1", out)  # block_size // 8
     assert re.search(r'sample bfloat16, 2 x 24 new tokens, window_shift=1: ' + speed + '\n', out)
     assert re.search(r'sample bfloat16, 2 x the first 15 new tokens \(before the window is full\): ' + speed, out)
+    assert re.search(r'sample bfloat16, 1 x 24 new tokens, window_shift=2: ' + speed, out)  # one per batch size
 
 
 def test_train_loop_reads_the_device_only_at_log_lines(shakespeare_char, tmp_path, monkeypatch):
