@@ -48,6 +48,8 @@ window_shift = None  # past block_size tokens; None: sample.py's default, block_
 device = 'cuda' if torch.cuda.is_available() else 'cpu'
 dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float32'
 compile = torch.cuda.is_available()  # training step and decode step, as on a GPU; on a CPU compiling takes minutes
+compile_mode = 'default'  # torch.compile's mode for the training step: default, max-autotune-no-cudagraphs, ...
+sdpa_backend = ''  # '' lets PyTorch choose; else only this attention kernel: flash, cudnn, mem_efficient, math
 threads = 0  # torch CPU threads; 0 keeps torch's default (one per core)
 seed = 1337
 # -----------------------------------------------------------------------------
@@ -61,6 +63,12 @@ for d in dtypes:
     device_type, _ = setup(device, d)  # each dtype checked; every one gets its own autocast below
 if threads:
     torch.set_num_threads(threads)
+if sdpa_backend:
+    kernels = ('flash', 'cudnn', 'mem_efficient', 'math')
+    if sdpa_backend not in kernels:
+        fail(f"sdpa_backend must be one of {', '.join(kernels)} or '', not {sdpa_backend!r}")
+    for k in kernels:
+        getattr(torch.backends.cuda, f'enable_{k}_sdp')(k == sdpa_backend)
 torch.manual_seed(seed)
 ptdtypes = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
@@ -96,7 +104,7 @@ if mode in ('train', 'both'):
         torch.manual_seed(seed)
         model = GPT(config).to(device)
         optimizer = model.configure_optimizers(0.1, 6e-4, (0.9, 0.95), device_type)
-        step_model = torch.compile(model) if compile else model
+        step_model = torch.compile(model, mode=compile_mode) if compile else model
         runs[d] = dict(model=model, step_model=step_model, optimizer=optimizer, times=[], cpu_times=[], losses=[])
 
     def train_iters(r, d, n):

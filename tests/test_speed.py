@@ -52,3 +52,10 @@ def test_train_loop_reads_the_device_only_at_log_lines(shakespeare_char, tmp_pat
     assert len(flag_reads) == 30 and flag_reads.count(False) == 4
     # the evaluation at iter 0 (2 splits x (2 batches + the mean)) and one loss per log line: nothing per step
     assert len(reads) == 2 * 3 + 3, reads
+
+
+def test_bench_rejects_unknown_sdpa_backend():
+    p = run(['bench.py', '--device=cpu', '--sdpa_backend=flash2'], check=False)
+    assert p.returncode == 2
+    assert p.stderr.strip() == ("error: sdpa_backend must be one of flash, cudnn, mem_efficient, math or '', "
+                                "not 'flash2'")
