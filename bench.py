@@ -32,6 +32,7 @@ n_embd = 768
 block_size = 1024
 bias = False
 dropout = 0.0
+loss_chunk = 0  # the training loss in chunks of this many positions, never all logits at once (model.py)
 vocab_size = 50304  # ignored with a dataset that has a meta.pkl
 # training
 dataset = ''  # '' for random tokens, else batches from data/<dataset>/train.bin
@@ -94,7 +95,7 @@ else:
         return x[:, :-1], x[:, 1:].contiguous()
 
 config = GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size, bias=bias,
-                   vocab_size=vocab_size, dropout=dropout)
+                   vocab_size=vocab_size, dropout=dropout, loss_chunk=loss_chunk)
 print(f"device {device} ({torch.cuda.get_device_name() if device_type == 'cuda' else 'cpu'}), "
       f"{torch.get_num_threads()} CPU threads, model {n_layer}x{n_head}x{n_embd}, block {block_size}")
 

@@ -148,6 +148,35 @@ class KVCache:
             self.pos_t.zero_()
 
 
+class ChunkedLMHeadLoss(torch.autograd.Function):
+    """Mean cross-entropy of the logits x @ weight.T against targets (-1: ignored), `chunk` positions at a
+    time, so that the B x T x vocab logits and their float32 copy never exist at once: each chunk's
+    gradients (softmax minus one-hot) are computed right away, in the forward, and only they are kept."""
+
+    @staticmethod
+    def forward(ctx, x, weight, targets, chunk):
+        x2, t = x.reshape(-1, x.size(-1)), targets.reshape(-1)
+        n = (t != -1).sum().clamp(min=1)
+        loss, grad_w, grad_x = 0.0, torch.zeros_like(weight, dtype=torch.float32), []
+        for i in range(0, x2.size(0), chunk):
+            xc, tc = x2[i:i + chunk], t[i:i + chunk]
+            logits = (xc @ weight.t()).float()  # chunk x vocab, float32 like cross_entropy's
+            valid = (tc != -1).unsqueeze(1)
+            tc = tc.clamp(min=0).unsqueeze(1)
+            lse = torch.logsumexp(logits, dim=1, keepdim=True)
+            loss = loss + ((lse - logits.gather(1, tc)) * valid).sum()
+            g = (torch.exp(logits - lse).scatter_add(1, tc, -torch.ones_like(lse)) * valid / n).to(xc.dtype)
+            grad_x.append(g @ weight.to(g.dtype))
+            grad_w = grad_w + g.t() @ xc
+        ctx.save_for_backward(torch.cat(grad_x).view_as(x).to(x.dtype), grad_w.to(weight.dtype))
+        return loss / n
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_x, grad_w = ctx.saved_tensors
+        return grad_x * grad_loss, grad_w * grad_loss, None, None
+
+
 GPT2_NAMES = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')  # OpenAI's sizes on the Hugging Face hub
 
 
@@ -160,6 +189,7 @@ class GPTConfig:
     n_embd: int = 768
     dropout: float = 0.0
     bias: bool = True  # biases in Linears and LayerNorms, as GPT-2; False is a little better and faster
+    loss_chunk: int = 0  # training loss in chunks of this many positions (ChunkedLMHeadLoss); 0: all at once
 
 
 class GPT(nn.Module):
@@ -222,7 +252,10 @@ class GPT(nn.Module):
         if cache is not None:
             cache.advance(t)
 
-        if targets is not None:
+        if targets is not None and self.config.loss_chunk and torch.is_grad_enabled():
+            logits = None  # never materialised
+            loss = ChunkedLMHeadLoss.apply(x, self.lm_head.weight, targets, self.config.loss_chunk)
+        elif targets is not None:
             logits = self.lm_head(x)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         else:

@@ -59,3 +59,23 @@ def test_bench_rejects_unknown_sdpa_backend():
     assert p.returncode == 2
     assert p.stderr.strip() == ("error: sdpa_backend must be one of flash, cudnn, mem_efficient, math or '', "
                                 "not 'flash2'")
+
+
+def test_chunked_loss_equals_the_plain_loss_and_gradients():
+    """loss_chunk: the same loss and gradients as materialising all logits, within float32 rounding, with
+    ignored targets (-1) and a chunk that does not divide the positions; no logits are returned."""
+    cfg = dict(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=65, bias=False)
+    torch.manual_seed(0)
+    plain = GPT(GPTConfig(**cfg))
+    chunked = GPT(GPTConfig(**cfg, loss_chunk=10))
+    chunked.load_state_dict(plain.state_dict())
+    x, y = torch.randint(65, (3, 16)), torch.randint(65, (3, 16))
+    y[0, :5] = -1
+    (_, loss_a), (logits, loss_b) = plain(x, y), chunked(x, y)
+    assert logits is None and abs(loss_a.item() - loss_b.item()) < 1e-5
+    loss_a.backward()
+    loss_b.backward()
+    for (name, a), b in zip(plain.named_parameters(), chunked.parameters()):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-6), name
+    with torch.no_grad():  # evaluation: the plain path, logits included
+        assert chunked(x, y)[0].shape == (3, 16, 65)

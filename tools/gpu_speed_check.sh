@@ -11,7 +11,8 @@
 #   sample  GPT-2 124M random weights, 500 new tokens from a 1-token prompt: nanoGPT's generate at batch 1,
 #           and our bench.py's uncached vs static-KV-cache + CUDA-graph decode at batch 1, 4, 16, 64
 #   ideas   each training idea alone, GPT-2 124M: micro-batch 8/16/24/32, attention kernel flash/cudnn/
-#           mem_efficient, compile mode max-autotune-no-cudagraphs
+#           mem_efficient, the lm_head + loss in chunks of 2048 / 8192 positions (never all B x T x 50304
+#           logits), compile mode max-autotune-no-cudagraphs
 # Needs data/shakespeare_char prepared (recipe): carry it from a checkout where
 # `python data/shakespeare_char/prepare.py` ran. Everything is logged under OUT (default $OUT or ./gpu-speed).
 # Budget: train ~4 min, recipe ~3 min, sample ~3 min, ideas ~8 min on an H100 (mostly compilation).
@@ -98,6 +99,9 @@ EOF
         done
         for k in flash cudnn mem_efficient; do
             ours_bench idea-attention-$k --sdpa_backend=$k
+        done
+        for c in 2048 8192; do
+            ours_bench idea-chunked-loss-$c --loss_chunk=$c
         done
         ours_bench idea-compile-max-autotune --compile_mode=max-autotune-no-cudagraphs ;;
     *) say "unknown section $section (train, recipe, sample, ideas)" ;;
