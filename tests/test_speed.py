@@ -55,8 +55,7 @@ def test_train_loop_reads_the_device_only_at_log_lines(shakespeare_char, tmp_pat
 
 
 def test_bench_rejects_unknown_sdpa_backend():
-    p = run(['bench.py', '--device=cpu', '--sdpa_backend=flash2'], check=False)
-    assert p.returncode == 2
+    p = run(['bench.py', '--device=cpu', '--sdpa_backend=flash2'], expect=2)
     assert p.stderr.strip() == ("error: sdpa_backend must be one of flash, cudnn, mem_efficient, math or '', "
                                 "not 'flash2'")
 
