@@ -124,7 +124,7 @@ class KVCache:
             self.positions = torch.arange(self.block_size, device=k.device).view(1, 1, 1, -1)  # as the scores
             self.pos_t = torch.full((1,), self.pos, dtype=torch.long, device=k.device)
             if k.device.type == 'cuda':  # updated in place by a CUDA graph: it must keep its address
-                for t in (self.k, self.v, self.pos_t):
+                for t in (self.k, self.v, self.pos_t, self.positions):
                     torch._dynamo.mark_static_address(t)
         if T == 1:
             self.k[layer].index_copy_(2, self.pos_t, k)
@@ -348,6 +348,14 @@ class GPT(nn.Module):
         flops_per_iter = self.flops_per_token() * self.config.block_size * fwdbwd_per_iter
         return flops_per_iter / dt / peak_flops
 
+    def generation_cache(self, batch_size):
+        """generate's KVCache for this batch size, emptied. It is kept with the model, so that its buffers stay
+        where they are: a compiled decode step (its CUDA graph reads them by address) is not traced again."""
+        caches = self.__dict__.setdefault('_generation_caches', {})
+        cache = caches.setdefault((batch_size, self.config.block_size), KVCache(self.config))
+        cache.reset()
+        return cache
+
     @torch.no_grad()
     def generate_tokens(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, vocab_size=None,
                         use_cache=True, window_shift=None):
@@ -370,7 +378,7 @@ class GPT(nn.Module):
         if not 1 <= window_shift <= block:
             raise ValueError(f"window_shift must be between 1 and block_size ({block}), not {window_shift}")
         window = idx[:, -block:]
-        cache = KVCache(self.config) if use_cache else None
+        cache = self.generation_cache(idx.size(0)) if use_cache else None
         for _ in range(max_new_tokens):
             if use_cache and cache.pos > 0:
                 logits, _ = self(window[:, -1:], cache=cache)

@@ -127,6 +127,10 @@ def test_decode_step_has_static_shapes_and_compiles_once(model):
         out = m.generate(idx, 60, temperature=0, window_shift=8)
         assert torch.equal(out, model.generate(idx, 60, temperature=0, window_shift=8, use_cache=False))
     assert len(graphs) == 1
+    m.generate(torch.randint(65, (3, 5)), 10, temperature=0)  # another batch size: its own cache and graph
+    k = m.generation_cache(2).k
+    m.generate(idx, 10, temperature=0)  # back to 2 rows: the first cache (same buffers) and graph again
+    assert len(graphs) == 2 and m.generation_cache(2).k is k
     cache = KVCache(model.config)
     model(torch.zeros(2, 3, dtype=torch.long), cache=cache)
     k = cache.k
