@@ -5,6 +5,7 @@ without the KV cache. No checkpoints, no logging: only the timed work.
 $ python bench.py                                              # GPT-2 124M training step, synthetic data
 $ python bench.py config/bench_shakespeare_char_cpu.py         # the CPU recipe, fp32 vs bf16, interleaved
 $ python bench.py config/bench_shakespeare_char.py --mode=sample --device=cpu   # cached vs uncached
+$ python bench.py --mode=sample --num_samples=1,4,16,64       # GPT-2 124M decode, a sweep of batch sizes
 
 Several dtypes (--dtype=float32,bfloat16) are timed in turns, round after round, so that other work on the
 machine slows each of them alike; the ratio to the first is printed.
@@ -31,6 +32,7 @@ n_embd = 768
 block_size = 1024
 bias = False
 dropout = 0.0
+loss_chunk = 0  # the training loss in chunks of this many positions, never all logits at once (model.py)
 vocab_size = 50304  # ignored with a dataset that has a meta.pkl
 # training
 dataset = ''  # '' for random tokens, else batches from data/<dataset>/train.bin
@@ -39,14 +41,16 @@ rounds = 5  # timed rounds; each dtype runs iters_per_round iterations per round
 iters_per_round = 10
 warmup = 5  # untimed iterations first (compilation, allocator, caches)
 # sampling
-num_samples = 1  # sequences generated together as one batch
+num_samples = '1'  # sequences generated together as one batch; several, e.g. '1,8,64': one run per batch size
 max_new_tokens = 500
 prompt_len = 1
 window_shift = None  # past block_size tokens; None: sample.py's default, block_size // 8
 # system
 device = 'cuda' if torch.cuda.is_available() else 'cpu'
 dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float32'
-compile = torch.cuda.is_available()  # as train.py does on a GPU; on a CPU compiling takes minutes
+compile = torch.cuda.is_available()  # training step and decode step, as on a GPU; on a CPU compiling takes minutes
+compile_mode = 'default'  # torch.compile's mode for the training step: default, max-autotune-no-cudagraphs, ...
+sdpa_backend = ''  # '' lets PyTorch choose; else only this attention kernel: flash, cudnn, mem_efficient, math
 threads = 0  # torch CPU threads; 0 keeps torch's default (one per core)
 seed = 1337
 # -----------------------------------------------------------------------------
@@ -60,6 +64,12 @@ for d in dtypes:
     device_type, _ = setup(device, d)  # each dtype checked; every one gets its own autocast below
 if threads:
     torch.set_num_threads(threads)
+if sdpa_backend:
+    kernels = ('flash', 'cudnn', 'mem_efficient', 'math')
+    if sdpa_backend not in kernels:
+        fail(f"sdpa_backend must be one of {', '.join(kernels)} or '', not {sdpa_backend!r}")
+    for k in kernels:
+        getattr(torch.backends.cuda, f'enable_{k}_sdp')(k == sdpa_backend)
 torch.manual_seed(seed)
 ptdtypes = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
@@ -85,7 +95,7 @@ else:
         return x[:, :-1], x[:, 1:].contiguous()
 
 config = GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size, bias=bias,
-                   vocab_size=vocab_size, dropout=dropout)
+                   vocab_size=vocab_size, dropout=dropout, loss_chunk=loss_chunk)
 print(f"device {device} ({torch.cuda.get_device_name() if device_type == 'cuda' else 'cpu'}), "
       f"{torch.get_num_threads()} CPU threads, model {n_layer}x{n_head}x{n_embd}, block {block_size}")
 
@@ -95,7 +105,7 @@ if mode in ('train', 'both'):
         torch.manual_seed(seed)
         model = GPT(config).to(device)
         optimizer = model.configure_optimizers(0.1, 6e-4, (0.9, 0.95), device_type)
-        step_model = torch.compile(model) if compile else model
+        step_model = torch.compile(model, mode=compile_mode) if compile else model
         runs[d] = dict(model=model, step_model=step_model, optimizer=optimizer, times=[], cpu_times=[], losses=[])
 
     def train_iters(r, d, n):
@@ -134,27 +144,34 @@ if mode in ('train', 'both'):
 
 if mode in ('sample', 'both'):
     model = GPT(config).to(device).eval()
-    prompt = torch.randint(vocab_size, (num_samples, prompt_len), device=device)
+    if compile:  # the decode step, compiled once: on a GPU a CUDA graph (mode='reduce-overhead')
+        model.compile_decode()
     d = dtypes[-1]
     shift = window_shift or default_window_shift(block_size)  # sample.py's default
+    in_window = min(block_size - prompt_len, max_new_tokens)
+    cases = ((max_new_tokens, shift, f"{max_new_tokens} new tokens, window_shift={shift}"),
+             (max_new_tokens, 1, f"{max_new_tokens} new tokens, window_shift=1"),
+             (in_window, 1, f"the first {in_window} new tokens (before the window is full)"))
+    batch_sizes = [int(b) for b in str(num_samples).split(',')]
+    prompts = {b: torch.randint(vocab_size, (b, prompt_len), device=device) for b in batch_sizes}
 
-    def tokens_per_s(n, use_cache, window_shift):
+    def tokens_per_s(b, n, window_shift, use_cache):
         torch.manual_seed(seed)
         sync()
         t0 = time.perf_counter()
         with autocast_context(device_type, d):
-            model.generate(prompt, n, temperature=1.0, top_k=200, use_cache=use_cache, window_shift=window_shift)
+            model.generate(prompts[b], n, temperature=1.0, top_k=200, use_cache=use_cache, window_shift=window_shift)
         sync()
-        return num_samples * n / (time.perf_counter() - t0)
+        return b * n / (time.perf_counter() - t0)
 
-    tokens_per_s(8, True, 1), tokens_per_s(8, False, 1)  # warm up
-    in_window = min(block_size - prompt_len, max_new_tokens)
-    reference = tokens_per_s(max_new_tokens, False, 1)  # nanoGPT's way: every step runs the last block_size tokens
-    for n, k, what in ((max_new_tokens, shift, f"{max_new_tokens} new tokens, window_shift={shift}"),
-                       (max_new_tokens, 1, f"{max_new_tokens} new tokens, window_shift=1"),
-                       (in_window, 1, f"the first {in_window} new tokens (before the window is full)")):
-        uncached = reference if (n, k) == (max_new_tokens, 1) else tokens_per_s(n, False, k)
-        cached = tokens_per_s(n, True, k)
-        note = f"; {cached / reference:.1f}x nanoGPT's uncached window_shift=1" if k > 1 else ''
-        print(f"sample {d}, {num_samples} x {what}: uncached {uncached:,.0f} tokens/s, "
-              f"KV cache {cached:,.0f} tokens/s ({cached / uncached:.1f}x){note}")
+    runs = list(dict.fromkeys((b, n, k, c) for b in batch_sizes for n, k, _ in cases for c in (False, True)))
+    for r in runs:  # warm-up: every shape that is timed, once (first kernel launches, compilation, CUDA graphs)
+        tokens_per_s(*r)
+    speed = {r: tokens_per_s(*r) for r in runs}
+    for b in batch_sizes:
+        reference = speed[b, max_new_tokens, 1, False]  # nanoGPT's way: every step runs the last block_size tokens
+        for n, k, what in cases:
+            uncached, cached = speed[b, n, k, False], speed[b, n, k, True]
+            note = f"; {cached / reference:.1f}x nanoGPT's uncached window_shift=1" if k > 1 else ''
+            print(f"sample {d}, {b} x {what}: uncached {uncached:,.0f} tokens/s, "
+                  f"KV cache {cached:,.0f} tokens/s ({cached / uncached:.1f}x){note}")

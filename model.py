@@ -25,15 +25,16 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
-def attention(q, k, v, dropout_p, is_causal):
-    """Scaled dot-product attention: flash / memory-efficient kernels where the device has them."""
+def attention(q, k, v, dropout_p, is_causal, mask=None):
+    """Scaled dot-product attention: flash / memory-efficient kernels where the device has them. mask (bool,
+    broadcast to the scores; True = may attend) is for a KV cache's decode step."""
     if q.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
         # PyTorch's CPU attention is much slower in bf16 than in fp32 (docs/speed.md), and autocast would cast
         # fp32 inputs back down: run it in fp32 outside autocast; the matmuls around it stay in bf16
         with torch.autocast('cpu', enabled=False):
-            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p,
-                                                  is_causal=is_causal)
-    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
+                                                  dropout_p=dropout_p, is_causal=is_causal)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
 
 
 class CausalSelfAttention(nn.Module):
@@ -55,11 +56,12 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        mask = None
         if cache is not None:  # generation: attend over every position cached so far
-            k, v = cache.update(layer, k, v)
-        # A single new query may see every key; several queries (training, or a prefill from position 0)
-        # see the keys up to their own position.
-        y = attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=T > 1)
+            k, v, mask = cache.update(layer, k, v)
+        # Several queries (training, or a prefill from position 0) see the keys up to their own position; a
+        # decode step's single query sees the cached positions, which the mask marks in the cache's buffer.
+        y = attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=T > 1, mask=mask)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -94,32 +96,87 @@ class Block(nn.Module):
 
 class KVCache:
     """Keys and values of every layer for the first `pos` positions of a batch of sequences, so that generation
-    computes one new position per step instead of the whole context again."""
+    computes one new position per step instead of the whole context again.
+
+    The buffers have a fixed shape, (n_layer, B, nh, block_size, hs), and a decode step writes its position
+    by index (pos_t, a device tensor) and attends over the whole buffer with a mask of the valid positions:
+    every decode step has the same shapes and no Python number in it, so GPT.decode can be compiled once and
+    replayed as a CUDA graph (GPT.compile_decode). pos (a Python int) is the same position, for callers."""
 
     def __init__(self, config):
         self.n_layer, self.block_size = config.n_layer, config.block_size
-        self.k = self.v = None  # (n_layer, B, nh, block_size, hs), allocated on first use in k's dtype
+        self.k = self.v = None  # allocated on first use, in k's dtype and for its batch size
         self.pos = 0
+        self.pos_t = None  # pos on the device, shape (1,)
 
     def update(self, layer, k, v):
-        """Store k, v (B, nh, T, hs) at positions pos..pos+T-1; return the keys and values of positions 0..pos+T-1."""
+        """Store k, v (B, nh, T, hs) at positions pos..pos+T-1; return (keys, values, mask) to attend over.
+        T == 1 (decode): the whole buffers and a mask of positions 0..pos; else (prefill from position 0):
+        positions 0..T-1 and no mask (causal)."""
         B, nh, T, hs = k.shape
-        if T > 1 and self.pos > 0:
-            raise ValueError("several positions can only be added to an empty cache (a causal mask assumes it)")
-        if self.k is None:
+        if self.k is None or self.k.shape[1] != B or self.k.dtype != k.dtype or self.k.device != k.device:
+            if self.pos > 0:
+                raise ValueError("a cache holding positions cannot change its batch size, dtype or device")
             shape = (self.n_layer, B, nh, self.block_size, hs)
-            self.k = torch.empty(shape, dtype=k.dtype, device=k.device)
-            self.v = torch.empty(shape, dtype=v.dtype, device=v.device)
-        end = self.pos + T
-        self.k[layer, :, :, self.pos:end] = k
-        self.v[layer, :, :, self.pos:end] = v
-        if layer == self.n_layer - 1:  # the last layer has stored its keys: these positions are cached
-            self.pos = end
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+            # zeros, not empty: a masked position's weight is 0, and 0 * NaN garbage would still be NaN
+            self.k = torch.zeros(shape, dtype=k.dtype, device=k.device)
+            self.v = torch.zeros(shape, dtype=v.dtype, device=v.device)
+            self.positions = torch.arange(self.block_size, device=k.device).view(1, 1, 1, -1)  # as the scores
+            self.pos_t = torch.full((1,), self.pos, dtype=torch.long, device=k.device)
+            if k.device.type == 'cuda':  # updated in place by a CUDA graph: it must keep its address
+                for t in (self.k, self.v, self.pos_t, self.positions):
+                    torch._dynamo.mark_static_address(t)
+        if T == 1:
+            self.k[layer].index_copy_(2, self.pos_t, k)
+            self.v[layer].index_copy_(2, self.pos_t, v)
+            if not torch.compiler.is_compiling():  # eager: only the valid positions, no mask (5-10% faster on CPU)
+                return self.k[layer, :, :, :self.pos + 1], self.v[layer, :, :, :self.pos + 1], None
+            return self.k[layer], self.v[layer], self.positions <= self.pos_t
+        if self.pos > 0:
+            raise ValueError("several positions can only be added to an empty cache (a causal mask assumes it)")
+        self.k[layer, :, :, :T] = k
+        self.v[layer, :, :, :T] = v
+        return self.k[layer, :, :, :T], self.v[layer, :, :, :T], None
+
+    def advance(self, n):
+        """n more positions are cached (called by GPT.forward after every layer has stored them)."""
+        self.pos += n
+        self.pos_t.add_(n)
 
     def reset(self):
         """Forget every position (the window moved): the next forward starts again at position 0."""
         self.pos = 0
+        if self.pos_t is not None:
+            self.pos_t.zero_()
+
+
+class ChunkedLMHeadLoss(torch.autograd.Function):
+    """Mean cross-entropy of the logits x @ weight.T against targets (-1: ignored), `chunk` positions at a
+    time, so that the B x T x vocab logits and their float32 copy never exist at once: each chunk's
+    gradients (softmax minus one-hot) are computed right away, in the forward, and only they are kept."""
+
+    @staticmethod
+    def forward(ctx, x, weight, targets, chunk):
+        x2, t = x.reshape(-1, x.size(-1)), targets.reshape(-1)
+        n = (t != -1).sum().clamp(min=1)
+        loss, grad_w, grad_x = 0.0, torch.zeros_like(weight, dtype=torch.float32), []
+        for i in range(0, x2.size(0), chunk):
+            xc, tc = x2[i:i + chunk], t[i:i + chunk]
+            logits = (xc @ weight.t()).float()  # chunk x vocab, float32 like cross_entropy's
+            valid = (tc != -1).unsqueeze(1)
+            tc = tc.clamp(min=0).unsqueeze(1)
+            lse = torch.logsumexp(logits, dim=1, keepdim=True)
+            loss = loss + ((lse - logits.gather(1, tc)) * valid).sum()
+            g = (torch.exp(logits - lse).scatter_add(1, tc, -torch.ones_like(lse)) * valid / n).to(xc.dtype)
+            grad_x.append(g @ weight.to(g.dtype))
+            grad_w = grad_w + g.t() @ xc
+        ctx.save_for_backward(torch.cat(grad_x).view_as(x).to(x.dtype), grad_w.to(weight.dtype))
+        return loss / n
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_x, grad_w = ctx.saved_tensors
+        return grad_x * grad_loss, grad_w * grad_loss, None, None
 
 
 GPT2_NAMES = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')  # OpenAI's sizes on the Hugging Face hub
@@ -134,6 +191,7 @@ class GPTConfig:
     n_embd: int = 768
     dropout: float = 0.0
     bias: bool = True  # biases in Linears and LayerNorms, as GPT-2; False is a little better and faster
+    loss_chunk: int = 0  # training loss in chunks of this many positions (ChunkedLMHeadLoss); 0: all at once
 
 
 class GPT(nn.Module):
@@ -184,13 +242,22 @@ class GPT(nn.Module):
         start = 0 if cache is None else cache.pos
         if start + t > self.config.block_size:
             raise ValueError(f"cannot forward a sequence of length {start + t}: block_size is {self.config.block_size}")
+        if cache is not None and t == 1 and targets is None and cache.pos_t is not None:
+            logits = self.decode(idx.contiguous(), cache)  # static shapes and strides: GPT.compile_decode compiles it
+            cache.advance(1)
+            return logits, None
         pos = torch.arange(start, start + t, dtype=torch.long, device=device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for i, block in enumerate(self.transformer.h):
             x = block(x, cache, i)
         x = self.transformer.ln_f(x)
+        if cache is not None:
+            cache.advance(t)
 
-        if targets is not None:
+        if targets is not None and self.config.loss_chunk and torch.is_grad_enabled():
+            logits = None  # never materialised
+            loss = ChunkedLMHeadLoss.apply(x, self.lm_head.weight, targets, self.config.loss_chunk)
+        elif targets is not None:
             logits = self.lm_head(x)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         else:
@@ -198,6 +265,21 @@ class GPT(nn.Module):
             logits = self.lm_head(x[:, [-1], :])
             loss = None
         return logits, loss
+
+    def decode(self, idx, cache):
+        """Logits (b, 1, vocab) of one new token per row, idx (b, 1), at position cache.pos_t; stores its keys
+        and values but leaves advancing the cache to the caller (GPT.forward)."""
+        x = self.transformer.wte(idx) + self.transformer.wpe(cache.pos_t)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i)
+        return self.lm_head(self.transformer.ln_f(x))
+
+    def compile_decode(self, **compile_args):
+        """Compile the decode step once for all: its shapes never change (KVCache), so on a GPU the default
+        mode='reduce-overhead' replays it as a CUDA graph, one launch instead of a few hundred small kernels.
+        compile_args go to torch.compile instead."""
+        self.decode = torch.compile(self.decode, fullgraph=True, **(compile_args or dict(mode='reduce-overhead')))
+        return self
 
     def crop_block_size(self, block_size):
         """Shrink the context, e.g. to finetune GPT-2 (1024) with a smaller block."""
@@ -268,6 +350,14 @@ class GPT(nn.Module):
         flops_per_iter = self.flops_per_token() * self.config.block_size * fwdbwd_per_iter
         return flops_per_iter / dt / peak_flops
 
+    def generation_cache(self, batch_size):
+        """generate's KVCache for this batch size, emptied. It is kept with the model, so that its buffers stay
+        where they are: a compiled decode step (its CUDA graph reads them by address) is not traced again."""
+        caches = self.__dict__.setdefault('_generation_caches', {})
+        cache = caches.setdefault((batch_size, self.config.block_size), KVCache(self.config))
+        cache.reset()
+        return cache
+
     @torch.no_grad()
     def generate_tokens(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, vocab_size=None,
                         use_cache=True, window_shift=None):
@@ -290,7 +380,7 @@ class GPT(nn.Module):
         if not 1 <= window_shift <= block:
             raise ValueError(f"window_shift must be between 1 and block_size ({block}), not {window_shift}")
         window = idx[:, -block:]
-        cache = KVCache(self.config) if use_cache else None
+        cache = self.generation_cache(idx.size(0)) if use_cache else None
         for _ in range(max_new_tokens):
             if use_cache and cache.pos > 0:
                 logits, _ = self(window[:, -1:], cache=cache)

@@ -340,6 +340,7 @@ X, Y = get_batch('train', iter_num * gradient_accumulation_steps)  # first batch
 t0 = time.time()
 local_iter_num = 0  # iterations in this process's lifetime
 stop = False  # a preemption signal reached some rank
+flags = stopping.Flags(ddp_world_size, device)
 nonfinite = False  # a NaN/inf loss or gradient on some rank: stop, checkpoint nothing, exit 3
 while True:
 
@@ -384,16 +385,21 @@ while True:
     scaler.unscale_(optimizer)
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip != 0.0 else float('inf'))
     grad_norm = parallel.local(grad_norm)  # under FSDP a DTensor, the norm over every rank's shards
-    # a NaN/inf on any rank stops every rank before the update; a signal on any rank stops all after it
-    bad_ranks, bad_grad, stop = stopping.agree(loss_sum, grad_norm, not scaler.is_enabled(), seed_offset,
-                                               ddp_world_size, device)
-    if bad_ranks or bad_grad:
-        stopping.report_nonfinite(iter_num, seed_offset, bad_ranks)
+    # a NaN/inf on any rank skips this and every later update on the device; a signal on any rank stops all
+    # ranks after the same step. The host learns of either a step later (or at log_interval) without waiting
+    flags.update(loss_sum, grad_norm, not scaler.is_enabled(), seed_offset, iter_num)
+    stopping.optimizer_step(optimizer, scaler, flags.skip())
+    optimizer.zero_grad(set_to_none=True)
+    # read now where the next thing syncs anyway (a log line, an evaluation and checkpoint, the end), else late
+    now = iter_num % log_interval == 0 or (iter_num + 1) % eval_interval == 0 or iter_num + 1 > max_iters
+    agreed = flags.read(late=not now)
+    if agreed and agreed.stop and not now:  # a signal: the checkpoint after this step needs its flags too
+        agreed = flags.read(late=False)
+    if agreed and (agreed.bad_ranks or agreed.bad_grad):
+        stopping.report_nonfinite(agreed.iter_num, seed_offset, agreed.bad_ranks)
         nonfinite = True
         break
-    scaler.step(optimizer)
-    scaler.update()
-    optimizer.zero_grad(set_to_none=True)
+    stop = stop or bool(agreed and agreed.stop)
 
     t1 = time.time()
     dt = t1 - t0

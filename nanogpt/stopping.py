@@ -2,14 +2,15 @@
 Stopping a run safely, for train.py: preemption signals and non-finite losses, agreed on by every rank
 so all of them stop at the same step; and the test-only fault injection that proves it.
 
-SIGTERM (Kubernetes, Slurm and torchrun send it before killing) or SIGINT (Ctrl-C) only sets a flag; the
-current step finishes, then every rank learns of it through one all_reduce per step, rank 0 writes a
-checkpoint and the run exits 0. A second Ctrl-C interrupts at once.
+SIGTERM (Kubernetes, Slurm and torchrun send it before killing) or SIGINT (Ctrl-C) only sets a flag; every
+rank learns of it through the step's Flags (read a step later), all stop after the same step, rank 0 writes
+a checkpoint and the run exits 0. A second Ctrl-C interrupts at once.
 """
 
 import os
 import signal
 import sys
+from collections import namedtuple
 
 import torch
 import torch.distributed as dist
@@ -33,19 +34,78 @@ def requested():
     return bool(_caught)
 
 
-def agree(loss, grad_norm, check_grad, rank, world_size, device):
-    """One all_reduce per step for every rank to learn (ranks whose loss is non-finite, whether the gradient
-    norm is non-finite, whether any rank was asked to stop)."""
-    flags = torch.zeros(world_size + 2, device=device)
-    flags[rank] = (~torch.isfinite(loss)).float()
-    if check_grad:  # with a float16 GradScaler an inf gradient only makes it skip the step and rescale
-        flags[-2] = (~torch.isfinite(grad_norm)).float()
-    flags[-1] = float(bool(_caught))
-    if world_size > 1:
-        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-    flags = flags.tolist()
-    bad_ranks = [r for r in range(world_size) if flags[r]]
-    return bad_ranks, bool(flags[-2]), bool(flags[-1])
+Agreed = namedtuple('Agreed', 'bad_ranks bad_grad stop iter_num')
+
+
+class Flags:
+    """What every rank must agree on to stop at the same step, kept on the device so that no step waits
+    for the host: per rank "my loss is not finite", "the gradient norm is not finite", "some rank was
+    signalled", and the iteration they describe. One small all_reduce per step (queued like any kernel;
+    NCCL does not block the host), then a copy to host memory that the host reads a step later, when the
+    GPU is busy with the next step, or at once where it reads anyway (log_interval, evaluation, the end).
+
+    Once a step is non-finite the flags stay as they were at that step, and skip() tells the optimizer to
+    skip this and every later update on the device (the way GradScaler skips fused optimizers' steps),
+    so the one or two steps queued before the host learns of it change nothing."""
+
+    def __init__(self, world_size, device):
+        self.world_size = world_size
+        self.device = torch.device(device)
+        self.state = torch.zeros(world_size + 3, device=device)  # bad loss per rank, bad grad, stop, iter
+        self.copies = []  # (host copy, event) of the last two steps' flags, newest last
+
+    def update(self, loss, grad_norm, check_grad, rank, iter_num):
+        new = torch.zeros_like(self.state)
+        new[rank] = (~torch.isfinite(loss)).float()
+        if check_grad:  # with a float16 GradScaler an inf gradient only makes it skip the step and rescale
+            new[-3] = (~torch.isfinite(grad_norm)).float()
+        new[-2] = float(bool(_caught))
+        new[-1] = iter_num
+        if self.world_size > 1:
+            dist.all_reduce(new, op=dist.ReduceOp.MAX)
+        was_bad = self.state[:-2].amax() > 0
+        self.state = torch.where(was_bad, self.state, new)  # a new tensor: last step's copy is left alone
+        if self.device.type == 'cuda':
+            host = torch.empty(self.state.shape, pin_memory=True)
+            host.copy_(self.state, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+        else:  # CPU: already there (MPS and others: a blocking copy)
+            host, event = self.state.to('cpu', copy=True), None
+        self.copies = self.copies[-1:] + [(host, event)]
+
+    def skip(self):
+        """1.0 (a 0-d device tensor) when this step or an earlier one was non-finite on some rank, else 0.0."""
+        return self.state[:-2].amax()
+
+    def read(self, late):
+        """Agreed(ranks with a non-finite loss, non-finite gradient norm?, stop signal?, iteration) of the last step,
+        or with late=True of the step before it (None before there was one). Every rank must read at the same
+        iterations with the same `late`, so that all take the same decision."""
+        if late and len(self.copies) < 2:
+            return None
+        host, event = self.copies[0 if late else -1]
+        if event is not None:
+            event.synchronize()  # late: waits for the previous step only, the current one stays queued
+        flags = host.numpy()
+        bad_ranks = [r for r in range(self.world_size) if flags[r]]
+        return Agreed(bad_ranks, bool(flags[-3]), bool(flags[-2]), int(flags[-1]))
+
+
+def optimizer_step(optimizer, scaler, skip):
+    """The update, unless skip (a 0-d device tensor) is 1, decided on the device where the optimizer can
+    (fused AdamW reads found_inf as GradScaler sets it); elsewhere the host reads skip."""
+    if scaler.is_enabled():  # float16: a non-finite loss gives non-finite gradients, which the scaler skips
+        scaler.step(optimizer)
+        scaler.update()
+    elif optimizer.defaults.get('fused'):
+        optimizer.found_inf = skip.to(torch.float32)
+        try:
+            optimizer.step()
+        finally:
+            del optimizer.found_inf
+    elif not skip.item():
+        optimizer.step()
 
 
 def report_nonfinite(iter_num, rank, bad_ranks):

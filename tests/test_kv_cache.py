@@ -109,3 +109,32 @@ def test_cache_refuses_several_positions_after_the_first(model):
     assert cache.pos == 4
     with pytest.raises(ValueError, match='empty cache'):
         model(torch.zeros(1, 2, dtype=torch.long), cache=cache)
+
+
+def test_decode_step_has_static_shapes_and_compiles_once(model):
+    """Every decode step, at any position, after a reset or a new prompt, is the same graph: compiled once
+    (fullgraph, no recompilation), and the compiled path gives the uncached greedy tokens."""
+    import copy
+    graphs = []
+
+    def count(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    m = copy.deepcopy(model).compile_decode(backend=count)
+    for prompt_len in (1, 7, 45):  # 45 > block_size: the window slides and the cache is reset
+        idx = torch.randint(65, (2, prompt_len))
+        out = m.generate(idx, 60, temperature=0, window_shift=8)
+        assert torch.equal(out, model.generate(idx, 60, temperature=0, window_shift=8, use_cache=False))
+    assert len(graphs) == 1
+    m.generate(torch.randint(65, (3, 5)), 10, temperature=0)  # another batch size: its own cache and graph
+    k = m.generation_cache(2).k
+    m.generate(idx, 10, temperature=0)  # back to 2 rows: the first cache (same buffers) and graph again
+    assert len(graphs) == 2 and m.generation_cache(2).k is k
+    cache = KVCache(model.config)
+    model(torch.zeros(2, 3, dtype=torch.long), cache=cache)
+    k = cache.k
+    model(torch.zeros(2, 1, dtype=torch.long), cache=cache)
+    assert cache.k is k and cache.k.shape == (2, 2, 2, 32, 16) and cache.pos == 4 and cache.pos_t.tolist() == [4]
+    cache.reset()
+    assert cache.pos == 0 and cache.pos_t.tolist() == [0]

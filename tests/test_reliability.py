@@ -125,3 +125,43 @@ def test_eval_only_on_resume(uninterrupted, tmp_path):
     assert re.search(rf'^step {ITERS + 1}: train loss [\d.]+, val loss [\d.]+$', log, re.M), log
     assert not re.search(r'^iter ', log, re.M)
     assert open(os.path.join(out, 'ckpt.pt'), 'rb').read() == before
+
+
+def test_nan_found_a_step_late_applies_no_update():
+    """The host reads a step's flags only during the next step; by then the bad step's update and the next
+    one have been asked for, and fused AdamW skipped both on the device: weights and optimizer state are
+    those of the last good step."""
+    import torch
+    from nanogpt import stopping
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1, fused=True)
+    scaler = torch.amp.GradScaler('cpu', enabled=False)
+    flags = stopping.Flags(1, 'cpu')
+    x = torch.randn(8, 4)
+    snapshots = []
+    for it in range(4):
+        loss = model(x).square().mean()
+        loss = loss * float('nan') if it == 1 else loss  # step 1 is non-finite, steps 2 and 3 are fine again
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float('inf'))
+        flags.update(loss.detach(), grad_norm, True, 0, it)
+        stopping.optimizer_step(optimizer, scaler, flags.skip())
+        optimizer.zero_grad(set_to_none=True)
+        snapshots.append(({k: v.clone() for k, v in model.state_dict().items()},
+                          [s['step'].item() for s in optimizer.state.values()]))
+        late = flags.read(late=True)
+        assert late is None or late.bad_ranks == ([0] if it >= 2 else [])
+    assert flags.read(late=False) == stopping.Agreed([0], True, False, 1)  # the first bad step, frozen
+    for weights, steps in snapshots[1:]:
+        assert same_weights(weights, snapshots[0][0]) and steps == snapshots[0][1] == [1.0, 1.0]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_nan_between_log_lines_is_found_one_step_late(shakespeare_char, tmp_path):
+    """log_interval=5: the NaN at iter 8 is read during iter 9, reported as iter 8, exit 3, last checkpoint 5."""
+    out = str(tmp_path / 'out')
+    log = run(train_cmd(f'--out_dir={out}', f'--max_iters={ITERS}', '--log_interval=5'), expect=3,
+              env={'NANOGPT_FAULT': 'nan@8:0'}).out
+    assert 'error: non-finite loss on rank 0 at iter 8; every rank stopped before the update' in log
+    assert ckpt(out)['iter_num'] == 5 and not re.search(r'^iter 10:', log, re.M)
