@@ -140,7 +140,7 @@ def test_sharded_checkpoint(runs, tmp_path):
     run(torchrun_cmd(2, f'--out_dir={out}', f'--max_iters={ITERS // 2}', FSDP, '--sharded_checkpoint=True'))
     assert not os.path.exists(os.path.join(out, 'ckpt.pt'))
     assert os.path.islink(os.path.join(out, 'ckpt.dcp'))
-    assert sorted(os.listdir(out)) == ['ckpt.dcp', f'ckpt.dcp-{ITERS // 2 + 1:08d}', 'log.jsonl']  # older removed
+    assert sorted(f for f in os.listdir(out) if f != '.lock') == ['ckpt.dcp', f'ckpt.dcp-{ITERS // 2 + 1:08d}', 'log.jsonl']  # older removed
     one = resumed_copy(out, tmp_path / 'one')
     # resumed by 2 FSDP ranks, writing a full ckpt.pt at the end to compare
     log = run(torchrun_cmd(2, f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto', FSDP)).out
@@ -199,7 +199,7 @@ def test_sharded_save_on_a_full_disk_keeps_the_previous(tmp_path, monkeypatch, c
         err = capsys.readouterr().err
         assert f"error: could not write a sharded checkpoint to {out}/ckpt.dcp-00000002.tmp (No space left on " \
                f"device); the previous ckpt.dcp is intact" in err
-        assert sorted(os.listdir(out)) == ['ckpt.dcp', 'ckpt.dcp-00000001']
+        assert sorted(f for f in os.listdir(out) if f != '.lock') == ['ckpt.dcp', 'ckpt.dcp-00000001']
         checkpoint = parallel.load_resume(str(out))
         assert checkpoint['iter_num'] == 1 and checkpoint['sharded'] == str(out / 'ckpt.dcp-00000001')
         parallel.load_sharded(model, optimizer, checkpoint, True)
