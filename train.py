@@ -25,13 +25,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from configurator import configure
 from model import GPT, GPTConfig
 from nanogpt import stopping
+from nanogpt.chat import ChatData
 from nanogpt.checkpoint import (GPT2_NAMES, SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint,
-                                load_checkpoint, load_gpt2, prepare_out_dir, restore_rng, save_checkpoint)
-from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta
+                                init_weights, load_checkpoint, prepare_out_dir, restore_rng, save_checkpoint)
+from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta, load_summary
 from nanogpt.device import compute_dtype, peak_flops, setup
 from nanogpt.errors import fail
 from nanogpt.runlog import RunLog
-from nanogpt.tokenizer import GPT2_PADDED_VOCAB
+from nanogpt.tokenizer import GPT2_PADDED_VOCAB, dataset_tokenizer
 
 # -----------------------------------------------------------------------------
 # default config values, designed to train GPT-2 (124M) on OpenWebText
@@ -43,6 +44,7 @@ eval_iters = 200
 eval_only = False  # if True, evaluate once and exit
 always_save_checkpoint = True  # if True, save a checkpoint at every evaluation, not only on a new best
 init_from = 'scratch'  # 'scratch', 'resume', 'auto', 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl' or a GPT-2 folder
+# or another run's out_dir (its ckpt.pt's weights start a new run, e.g. pretraining, then chat finetuning)
 # 'auto' resumes when out_dir holds a checkpoint and starts from scratch when it does not (restarts, Kubernetes)
 overwrite_checkpoint = False  # let a new run (scratch, gpt2*) replace the checkpoint already in out_dir
 keep_checkpoints = 0  # also keep the last k checkpoints as out_dir/ckpt-ITER.pt (0: only ckpt.pt)
@@ -85,7 +87,7 @@ config = configure(globals())
 # -----------------------------------------------------------------------------
 if init_from not in ('scratch', 'resume', 'auto') + GPT2_NAMES and not os.path.isdir(init_from):
     fail(f"init_from={init_from!r} is none of scratch, resume, auto, {', '.join(GPT2_NAMES)} "
-         f"or a folder of GPT-2 weights")
+         f"or a folder of GPT-2 weights or of another run (holding ckpt.pt)")
 if n_embd % n_head != 0:
     fail(f"n_embd={n_embd} must be a multiple of n_head={n_head} (each head gets n_embd / n_head dimensions); "
          f"change --n_head or --n_embd")
@@ -127,26 +129,31 @@ torch.manual_seed(1337 + seed_offset)
 data_dir = dataset_dir(dataset)
 meta = load_meta(data_dir)
 token_dtype = bin_dtype(data_dir)
+summary = load_summary(data_dir) or {}
+# a chat dataset (data/prepare_chat.py): whole conversations, only the assistant's tokens as targets
+chat_data = ChatData.of(data_dir, summary, token_dtype, block_size)
 
 
 def get_batch(split, seq=None, k=0):
-    """Random windows of the split. A training batch is this process's number seq (iter_num * GA + micro_step)
+    """Random windows of the split (a chat dataset: random conversations). A training batch is this process's number seq (iter_num * GA + micro_step)
     and draws from its own seed, the global micro-batch number: process r's micro-step j of iteration i is
     global micro-batch (i * world + r) * GA + j, so the data is the same for any number of processes (2 with
     GA k/2 see what 1 sees with GA k), evaluations do not shift it, and a resumed run continues it.
     Evaluation batch k has its own seed too, so every eval sees the same batches and evaluating never moves
     torch's RNG (dropout): resume stays exact."""
-    # a fresh memmap per batch avoids a known leak of np.memmap
-    data = np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=token_dtype, mode='r')
     if seq is None:  # evaluation batch k of this process
         rng = np.random.default_rng((7331, seed_offset, k))
-        ix = rng.integers(len(data) - block_size, size=batch_size).tolist()
     else:
         it, micro = divmod(seq, gradient_accumulation_steps)
-        n = (it * ddp_world_size + seed_offset) * gradient_accumulation_steps + micro
-        ix = np.random.default_rng((1337, n)).integers(len(data) - block_size, size=batch_size).tolist()
-    x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
-    y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in ix])
+        rng = np.random.default_rng((1337, (it * ddp_world_size + seed_offset) * gradient_accumulation_steps + micro))
+    if chat_data is not None:  # batch_size conversations drawn by rng, padded; see nanogpt/chat.py
+        x, y = chat_data.batch(split, rng, batch_size)
+    else:
+        # a fresh memmap per batch avoids a known leak of np.memmap
+        data = np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=token_dtype, mode='r')
+        ix = rng.integers(len(data) - block_size, size=batch_size).tolist()
+        x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
+        y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in ix])
     if device_type == 'cuda':
         x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
     else:
@@ -161,6 +168,12 @@ wandb_run_id = None  # kept in the checkpoint so a resumed run logs on into the 
 meta_vocab_size = meta['vocab_size'] if meta else None
 if meta_vocab_size is not None and master_process:
     print(f"found vocab_size = {meta_vocab_size} (inside {data_dir}/meta.pkl)")
+if (load_summary(data_dir) or {}).get('tokenizer') == 'trained':  # exits 2 if its tokenizer.json is gone or differs
+    trained_tok = dataset_tokenizer(data_dir)
+    meta_vocab_size = -(-trained_tok.vocab_size // 64) * 64  # padded up to a multiple of 64, as GPT-2's 50304
+    config['tokenizer_sha256'] = trained_tok.sha256  # the checkpoint's record of which ids these are
+    if master_process:
+        print(f"found a trained tokenizer ({trained_tok.vocab_size:,} ids, model vocab {meta_vocab_size:,}) in {data_dir}")
 
 # model
 model_args = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
@@ -183,8 +196,8 @@ elif init_from == 'resume':
     iter_num = checkpoint['iter_num']
     best_val_loss = checkpoint['best_val_loss']
     wandb_run_id = checkpoint.get('wandb_run_id')
-else:  # gpt2* or a local folder of GPT-2 weights
-    model = load_gpt2(init_from, dropout)
+else:  # gpt2*, a local folder of GPT-2 weights (padded for a chat dataset's ids) or another run's out_dir
+    model = init_weights(init_from, dropout, summary.get('max_token_id', -1) + 1)
     for k in SHAPE_KEYS:
         model_args[k] = getattr(model.config, k)
 if block_size < model.config.block_size:
