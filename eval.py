@@ -17,7 +17,8 @@ times the forward passes). Then
     perplexity = exp(loss)
     bpb        = loss * (N-1) / (ln 2 * n_bytes), n_bytes = the UTF-8 bytes of the text of t[1..N-1]:
                  char-level data decodes each id with meta.pkl's itos, GPT-2 BPE with tiktoken's
-                 decode_bytes; <|endoftext|> separates documents and counts 0 bytes.
+                 decode_bytes, a trained tokenizer.json with its byte-level pieces; <|endoftext|> (and every
+                 special token) separates documents and counts 0 bytes.
 """
 
 import math
@@ -32,11 +33,11 @@ from tqdm import tqdm
 from configurator import configure
 from nanogpt.chat import ChatData, assistant_loss, greedy_answers
 from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
-from nanogpt.dataset import bin_dtype, dataset_dir, load_meta, load_summary
+from nanogpt.dataset import bin_dtype, dataset_dir, load_summary
 from nanogpt.device import setup
 from nanogpt.errors import fail
 from nanogpt.runlog import append_row
-from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, dataset_tokenizer, tokenizer_for
+from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
 
 # -----------------------------------------------------------------------------
 init_from = 'resume'  # 'resume' (out_dir/ckpt.pt), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder
@@ -56,7 +57,7 @@ configure(globals())
 device_type, ctx = setup(device, dtype, tf32=dtype != 'float32')  # float32 means float32 matmuls
 
 # model
-config, iter_num, tokens = None, None, None
+config, iter_num, tokens, tokenizer_sha256 = None, None, None, None
 if init_from == 'resume':
     checkpoint = load_checkpoint(out_dir)
     model = build_model(checkpoint)
@@ -64,6 +65,7 @@ if init_from == 'resume':
     dataset_given = bool(dataset)
     dataset = dataset or config.get('dataset', '')
     iter_num = checkpoint.get('iter_num')
+    tokenizer_sha256 = config.get('tokenizer_sha256')  # set when trained on a tokenizer.json
     if iter_num is not None and {'gradient_accumulation_steps', 'batch_size', 'block_size'} <= set(config):
         tokens = iter_num * config['gradient_accumulation_steps'] * config['batch_size'] * config['block_size']
     checkpoint = None
@@ -88,7 +90,7 @@ if (load_summary(data_dir) or {}).get('kind') == 'chat':
     # whole conversations, as train.py saw them: the loss over every assistant token (their mean, token-weighted),
     # and how many answers greedy generation gets exactly right given the conversation before them
     chat_data = ChatData(data_dir, bin_dtype(data_dir), B)
-    tok = dataset_tokenizer(data_dir, (config or {}).get('tokenizer_sha256'), f"{out_dir}/ckpt.pt")
+    tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
     with torch.no_grad(), ctx:
         loss, n_targets = assistant_loss(model, chat_data, split, batch_size)
         exact, n_answers = greedy_answers(model, tok, chat_data, split, max_answers or None)
@@ -103,19 +105,22 @@ if (load_summary(data_dir) or {}).get('kind') == 'chat':
     print(f"appended to {path}")
     sys.exit(0)
 val_path = os.path.join(data_dir, f'{split}.bin')
-meta = load_meta(data_dir)
 val = np.memmap(val_path, dtype=bin_dtype(data_dir), mode='r')
 N = len(val)
 if N < 2:
     fail(f"{val_path} holds {N} tokens; at least 2 are needed to predict one")
-tok = tokenizer_for(meta)
+# the dataset's tokenizer: exits 2 when its tokenizer.json is missing or not the one the model was trained with
+tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
 byte_len = np.array([len(tok.token_bytes(i)) for i in range(tok.vocab_size)], dtype=np.int64)
 # the model must have been trained on this tokenization, or its ids mean other things
 V = model.config.vocab_size
 if isinstance(tok, CharTokenizer) and V != tok.vocab_size:
     fail(f"{data_dir} is character-level with {tok.vocab_size} ids but the model has {V}: "
          f"it was trained on another dataset; pass that one with --dataset")
-if not isinstance(tok, CharTokenizer) and V < GPT2_VOCAB:
+if tokenizer_sha256 is None and not isinstance(tok, (CharTokenizer, GPT2Tokenizer)):
+    fail(f"{data_dir} has a trained tokenizer's ids but the model was not trained on them; "
+         f"pass the dataset the model was trained on with --dataset")
+if isinstance(tok, GPT2Tokenizer) and V < GPT2_VOCAB:
     fail(f"{data_dir} is GPT-2 BPE but the model has only {V} ids: it was trained on a character-level "
          f"dataset; pass that one with --dataset")
 top = int(val.max())

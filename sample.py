@@ -11,10 +11,10 @@ import torch
 
 from configurator import configure
 from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
-from nanogpt.dataset import data_dir_of, load_meta
+from nanogpt.dataset import data_dir_of
 from nanogpt.device import setup
 from nanogpt.errors import fail
-from nanogpt.tokenizer import GPT2_VOCAB, GPT2Tokenizer, tokenizer_for
+from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
 
 # -----------------------------------------------------------------------------
 init_from = 'resume'  # 'resume' (from out_dir), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder
@@ -56,15 +56,18 @@ if init_from == 'resume':
     model = build_model(checkpoint)
     source = None if dataset else f"{out_dir}/ckpt.pt"  # a name read from a checkpoint must stay inside data/
     dataset = dataset or checkpoint.get('config', {}).get('dataset')
+    tokenizer_sha256 = checkpoint.get('config', {}).get('tokenizer_sha256')  # set when trained on a tokenizer.json
     del checkpoint  # the optimizer state is not needed here
     data_dir = data_dir_of(dataset, source) if dataset else None
-    meta = load_meta(data_dir) if dataset else None
-    if meta is not None:
+    if data_dir is None and tokenizer_sha256:
+        fail(f"{out_dir}/ckpt.pt was trained with a trained tokenizer but names no dataset; pass --dataset=NAME")
+    # the dataset's tokenizer: exits 2 when its tokenizer.json is missing or not the one the model was trained with
+    tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt") if data_dir else GPT2Tokenizer()
+    if isinstance(tok, CharTokenizer):
         print(f"Loading meta from {os.path.join(data_dir, 'meta.pkl')}...")
-    elif model.config.vocab_size < GPT2_VOCAB:
+    elif isinstance(tok, GPT2Tokenizer) and model.config.vocab_size < GPT2_VOCAB:
         fail(f"the model has {model.config.vocab_size} token ids, too few for GPT-2 BPE: it needs its dataset's "
              f"vocabulary, data/{dataset}/meta.pkl, which is missing; run from the project's root or prepare the dataset")
-    tok = tokenizer_for(meta)
 else:
     model = load_gpt2(init_from)
     tok = GPT2Tokenizer()

@@ -188,6 +188,10 @@ elif init_from == 'resume':
     if master_process:
         print(f"Resuming training from {out_dir}")
     checkpoint = load_checkpoint(out_dir)
+    if checkpoint.get('config', {}).get('tokenizer_sha256') != config.get('tokenizer_sha256'):
+        fail(f"{out_dir}/ckpt.pt was trained on another tokenization than data/{dataset}'s "
+             f"(tokenizer sha256 {checkpoint.get('config', {}).get('tokenizer_sha256')} vs {config.get('tokenizer_sha256')}); "
+             f"resume on the dataset it was trained on")
     # the model's shape comes from the checkpoint; asking for another one is an error
     check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
     for k in SHAPE_KEYS:
@@ -197,7 +201,10 @@ elif init_from == 'resume':
     best_val_loss = checkpoint['best_val_loss']
     wandb_run_id = checkpoint.get('wandb_run_id')
 else:  # gpt2*, a local folder of GPT-2 weights (padded for a chat dataset's ids) or another run's out_dir
-    model = init_weights(init_from, dropout, summary.get('max_token_id', -1) + 1)
+    if 'tokenizer_sha256' in config and not has_checkpoint(init_from):
+        fail(f"GPT-2 weights know GPT-2 BPE ids, but data/{dataset} has a trained tokenizer's; "
+             f"train from scratch (--init_from=scratch) or prepare the data with GPT-2 BPE")
+    model = init_weights(init_from, dropout, summary.get('max_token_id', -1) + 1, config.get('tokenizer_sha256'))
     for k in SHAPE_KEYS:
         model_args[k] = getattr(model.config, k)
 if block_size < model.config.block_size:

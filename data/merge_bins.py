@@ -4,7 +4,8 @@ Merge prepared datasets into one: train.bin of each input folder concatenated in
 
   python data/merge_bins.py data/web data/books --out_dir=data/web_books
 
-The inputs must share a tokenizer (and, for character-level data, the very same meta.pkl).
+The inputs must share a tokenizer (for character-level data the very same meta.pkl, for a trained tokenizer
+the same tokenizer.json, by its sha256).
 """
 import argparse
 import os
@@ -12,10 +13,10 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from nanogpt.atomicfile import atomic_write  # noqa: E402
+from nanogpt.atomicfile import atomic_write, write_atomic  # noqa: E402
 from nanogpt.dataset import bin_dtype, load_meta, load_summary, write_meta, write_summary  # noqa: E402
 from nanogpt.errors import fail  # noqa: E402
-from nanogpt.tokenizer import GPT2_VOCAB  # noqa: E402
+from nanogpt.tokenizer import GPT2_VOCAB, TRAINED_FILE  # noqa: E402
 
 p = argparse.ArgumentParser(description='merge prepared datasets')
 p.add_argument('dirs', nargs='+', help='dataset folders, in order')
@@ -39,6 +40,9 @@ if any(m != metas[0] for m in metas):
 tokenizers = {s['tokenizer'] if s else ('char' if m else 'gpt2') for s, m in zip(summaries, metas)}
 if len(tokenizers) > 1:
     fail(f"the inputs use different tokenizers: {', '.join(sorted(tokenizers))}")
+trained = {s.get('tokenizer_sha256') for s in summaries if s and s['tokenizer'] == 'trained'}
+if len(trained) > 1:
+    fail("the inputs were prepared with different tokenizer.json files (sha256 differs); merging would mix up token ids")
 meta = metas[0]
 dtype = bin_dtype(args.dirs[0])
 
@@ -55,7 +59,12 @@ if meta is not None:
 elif os.path.exists(meta_path):
     os.remove(meta_path)
 known = all(summaries)
-write_summary(args.out_dir, tokenizers.pop(), meta['vocab_size'] if meta else GPT2_VOCAB,
+extra = {}
+if trained:  # the tokenizer.json travels with the data, as prepare_local.py leaves it
+    with open(os.path.join(args.dirs[0], TRAINED_FILE), 'rb') as f:
+        write_atomic(os.path.join(args.out_dir, TRAINED_FILE), f.read())
+    extra = {k: summaries[0][k] for k in ('tokenizer_file', 'tokenizer_sha256', 'tokenizer_source')}
+write_summary(args.out_dir, tokenizers.pop(), summaries[0]['vocab_size'] if trained else meta['vocab_size'] if meta else GPT2_VOCAB,
               documents=sum(s['documents'] for s in summaries) if known else None,
               characters=sum(s['characters'] for s in summaries) if known else None,
-              merged_from=[os.path.abspath(d) for d in args.dirs])
+              merged_from=[os.path.abspath(d) for d in args.dirs], **extra)

@@ -169,12 +169,20 @@ def pad_vocab(model, vocab_size):
     wte.num_embeddings = model.lm_head.out_features = model.config.vocab_size = vocab_size
 
 
-def init_weights(init_from, dropout=0.0, vocab_size=0):
+def init_weights(init_from, dropout=0.0, vocab_size=0, tokenizer_sha256=None):
     """The weights a new run starts from: another run's out_dir (a folder holding ckpt.pt: its model only,
-    the optimizer and iteration count are not taken), or GPT-2's (load_gpt2)."""
+    the optimizer and iteration count are not taken), which must have been trained with the same tokenizer
+    (tokenizer_sha256, None for GPT-2 BPE), or GPT-2's (load_gpt2)."""
     if os.path.isdir(init_from) and has_checkpoint(init_from):
-        print(f"initializing from the weights of {os.path.join(init_from, CKPT_NAME)} (a new run: iteration 0, fresh optimizer)")
-        return build_model(load_checkpoint(init_from), dropout=dropout)
+        path = os.path.join(init_from, CKPT_NAME)
+        checkpoint = load_checkpoint(init_from)
+        theirs = checkpoint.get('config', {}).get('tokenizer_sha256')
+        if theirs != tokenizer_sha256:
+            name = lambda sha: f"trained tokenizer {sha[:12]}..." if sha else 'GPT-2 BPE (or characters)'
+            fail(f"{path} was trained on {name(theirs)} ids but the dataset has {name(tokenizer_sha256)} ids; "
+                 f"prepare the dataset with that run's tokenizer (data/<its dataset>/tokenizer.json)")
+        print(f"initializing from the weights of {path} (a new run: iteration 0, fresh optimizer)")
+        return build_model(checkpoint, dropout=dropout)
     return load_gpt2(init_from, dropout, vocab_size)
 
 

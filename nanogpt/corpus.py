@@ -1,19 +1,42 @@
 """
-Reading documents from local corpus files: one document per .txt file and per JSON line of a .jsonl
-file, both also inside .tar/.tar.gz archives. local_documents() yields (text, bytes read) in a fixed
-order, which is what makes a prepare resumable and its output reproducible.
+Reading documents from local corpus files, each streamed (never a whole compressed file or table in memory):
+
+    .txt                              the whole file is one document
+    .jsonl, .jsonl.gz, .json.gz       one JSON object per line (C4 ships as .json.gz), gzip read as a stream
+    .jsonl.zst                        the same, zstandard-compressed (The Pile, RedPajama)
+    .parquet                          one document per row, read one row group at a time (pyarrow)
+    .tar, .tar.gz, .tgz               archives of the text and JSON-lines kinds above, members in archive order
+
+Where a record's text is (JSON lines and parquet rows) is said by a field spec (prepare_local.py's --key):
+    text              a key (a parquet column)
+    meta.body         a nested path: record['meta']['body']
+    段落.内容          a path through a list: each element's '内容', joined by newlines (MNBVC's paragraphs)
+    问,答              several fields, their texts joined by a newline (MNBVC's QA layout)
+A record without the field (or with something other than text there) is an error naming the file and line
+(row, for parquet); with skip_bad it is left out and counted instead.
+
+local_documents() yields (text, bytes read) in a fixed order, which is what makes a prepare resumable and its
+output reproducible; bytes read are of the file as stored (compressed), for progress bars.
 """
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import tarfile
 
 from nanogpt.errors import fail
 
+JSONL_KINDS = ('.jsonl', '.jsonl.gz', '.json.gz', '.jsonl.zst')
+STREAM_KINDS = ('.txt',) + JSONL_KINDS  # kinds read as one stream, so also inside a tar archive
+KINDS = STREAM_KINDS + ('.parquet', '.tar', '.tar.gz', '.tgz')
+KIND_NAMES = ', '.join(KINDS)
+
 
 def file_kind(name):
-    for ext in ('.txt', '.jsonl', '.tar', '.tar.gz', '.tgz'):
+    """The kind of a corpus file by its name's ending (the longest that matches), or None."""
+    for ext in sorted(KINDS, key=len, reverse=True):
         if name.endswith(ext):
             return ext
     return None
@@ -28,12 +51,12 @@ def corpus_files(paths):
         if os.path.isdir(p):
             found = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs if file_kind(f))
             if not found:
-                fail(f"{p} holds no .txt, .jsonl, .tar or .tar.gz files")
+                fail(f"{p} holds no .txt, .jsonl, .tar or other corpus files ({KIND_NAMES})")
             files += found
         elif not os.path.exists(p):
             fail(f"{p} does not exist")
         elif file_kind(p) is None:
-            fail(f"{p} is not a .txt, .jsonl, .tar or .tar.gz file (or a folder of them)")
+            fail(f"{p} is not a corpus file ({KIND_NAMES}) or a folder of them")
         else:
             files.append(p)
     return files
@@ -52,40 +75,147 @@ def drop_empty(text):
     return ''.join(line for line in text.splitlines(keepends=True) if line.strip())
 
 
-def _member_docs(name, f, key):
-    """Documents of one binary file object: the whole text of a .txt, or each JSON line's text field."""
-    if name.endswith('.txt'):
-        data = f.read()
-        yield decode_utf8(data, name), len(data)
-        return
-    for i, line in enumerate(f):  # line by line: .jsonl files can be far larger than memory
-        if not line.strip():
-            continue
-        where = f"{name} line {i + 1}"
-        try:
-            obj = json.loads(decode_utf8(line, where))
-        except json.JSONDecodeError as e:
-            fail(f"{where} is not JSON ({e.msg}); .jsonl files hold one JSON object per line")
-        if not isinstance(obj, dict) or not isinstance(obj.get(key), str):
-            fail(f"{where} has no string field '{key}'; name the text field with --key")
-        yield obj[key], len(line)
+# -----------------------------------------------------------------------------
+# where the text of a record is
+
+def parse_field(spec):
+    """A field spec ('text', 'a.b', '段落.内容', '问,答') as a list of paths, each a list of keys."""
+    paths = [[k for k in part.strip().split('.')] for part in spec.split(',')]
+    if not spec or any('' in p for p in paths):
+        fail(f"--key={spec!r} is not a field spec: give a key (text), a nested path (meta.body, 段落.内容) "
+             f"or fields to join (问,答)")
+    return paths
 
 
-def local_documents(files, key='text'):
-    """Yield (text, bytes read) for every document of files, in order."""
+def _at(value, path):
+    """The text at path inside value: a string, the newline-joined texts of a list, or None."""
+    for i, key in enumerate(path):
+        if isinstance(value, list):
+            parts = [_at(v, path[i:]) for v in value]
+            return None if any(p is None for p in parts) else '\n'.join(parts)
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return '\n'.join(value)
+    return value if isinstance(value, str) else None
+
+
+def record_text(record, paths):
+    """The text of a record (a dict) by parse_field's paths, or None when a field is missing or not text."""
+    parts = [_at(record, p) for p in paths]
+    return None if any(p is None for p in parts) else '\n'.join(parts)
+
+
+def _bad(where, spec, skipped):
+    if skipped is None:
+        fail(f"{where} has no string field '{spec}'; name the text field with --key (a key, a.b for a nested "
+             f"one, 段落.内容 through a list, 问,答 to join fields), or pass --skip_bad to leave such records out")
+    skipped.append(where)
+
+
+# -----------------------------------------------------------------------------
+# one reader per kind of file
+
+def _text_docs(name, f):
+    data = f.read()
+    yield decode_utf8(data, name), len(data)
+
+
+def _stream(kind, f):
+    """The decompressed byte stream of a file object of a JSON-lines kind."""
+    if kind in ('.jsonl.gz', '.json.gz'):
+        return gzip.GzipFile(fileobj=f)
+    if kind == '.jsonl.zst':
+        import zstandard
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True))
+    return f
+
+
+def _jsonl_docs(name, kind, f, paths, spec, skipped):
+    """Each JSON line's text; bytes read are counted in the stored (compressed) file."""
+    where_read = f.tell if f.seekable() else None
+    last = where_read() if where_read else 0
+    try:
+        for i, line in enumerate(_stream(kind, f)):  # line by line: these files can be far larger than memory
+            if not line.strip():
+                continue
+            where = f"{name} line {i + 1}"
+            try:
+                obj = json.loads(decode_utf8(line, where))
+            except json.JSONDecodeError as e:
+                fail(f"{where} is not JSON ({e.msg}); {kind} files hold one JSON object per line")
+            text = record_text(obj, paths) if isinstance(obj, dict) else None
+            pos = where_read() if where_read else last + len(line)
+            nbytes, last = pos - last, pos
+            if text is None:
+                _bad(where, spec, skipped)
+                continue
+            yield text, nbytes
+    except (OSError, EOFError) as e:  # gzip's BadGzipFile, a truncated stream
+        fail(f"{name} is not a readable {kind} file ({e})")
+    except Exception as e:  # zstandard.ZstdError derives from Exception only
+        if type(e).__name__ != 'ZstdError':
+            raise
+        fail(f"{name} is not a readable {kind} file ({e})")
+
+
+def _parquet_docs(path, paths, spec, skipped):
+    """Each row's text, reading one row group (and only the columns named) at a time."""
+    import pyarrow.parquet as pq
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow.ArrowInvalid for a file that is not parquet
+        fail(f"{path} is not a readable parquet file ({e})")
+    columns = sorted({p[0] for p in paths})
+    missing = [c for c in columns if c not in pf.schema_arrow.names]
+    if missing:
+        fail(f"{path} has no column '{missing[0]}' (columns: {', '.join(pf.schema_arrow.names)}); "
+             f"name the text column with --key")
+    row = 0
+    for g in range(pf.num_row_groups):
+        table = pf.read_row_group(g, columns=columns)
+        records = table.to_pylist()
+        group_bytes = pf.metadata.row_group(g).total_byte_size
+        for j, rec in enumerate(records):
+            text = record_text(rec, paths)
+            if text is None:
+                _bad(f"{path} row {row + j + 1}", spec, skipped)
+                continue
+            yield text, group_bytes if j == len(records) - 1 else 0
+        row += len(records)
+
+
+def _tar_docs(path, paths, spec, skipped):
+    try:
+        with tarfile.open(path) as tar:  # members in archive order
+            for m in tar:
+                kind = file_kind(m.name)
+                if m.isfile() and kind in STREAM_KINDS:
+                    yield from _member_docs(f"{path}:{m.name}", kind, tar.extractfile(m), paths, spec, skipped)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        fail(f"{path} is not a readable tar archive ({e})")
+
+
+def _member_docs(name, kind, f, paths, spec, skipped):
+    if kind == '.txt':
+        return _text_docs(name, f)
+    return _jsonl_docs(name, kind, f, paths, spec, skipped)
+
+
+def local_documents(files, key='text', skipped=None):
+    """Yield (text, bytes read) for every document of files, in order. key: a field spec (see above);
+    skipped: None to stop at a record without the field, or a list that collects where such records were."""
+    paths = parse_field(key)
     for path in files:
         kind = file_kind(path)
-        if kind in ('.txt', '.jsonl'):
+        if kind in STREAM_KINDS:
             with open(path, 'rb') as f:
-                yield from _member_docs(path, f, key)
-            continue
-        try:
-            with tarfile.open(path) as tar:  # members in archive order
-                for m in tar:
-                    if m.isfile() and file_kind(m.name) in ('.txt', '.jsonl'):
-                        yield from _member_docs(f"{path}:{m.name}", tar.extractfile(m), key)
-        except (tarfile.TarError, EOFError, OSError) as e:
-            fail(f"{path} is not a readable tar archive ({e})")
+                yield from _member_docs(path, kind, f, paths, key, skipped)
+        elif kind == '.parquet':
+            yield from _parquet_docs(path, paths, key, skipped)
+        else:
+            yield from _tar_docs(path, paths, key, skipped)
 
 
 def files_fingerprint(files, options=''):

@@ -2,8 +2,8 @@
 Writing datasets: the two routes every data/<name>/prepare.py takes (the format is dataset.py's).
 
 prepare_documents() is the fast route for any stream of documents (local files, TinyStories, poems):
-each document is tokenized on its own (GPT-2: encode_ordinary then EOT 50256; characters: the text then
-'\n'), in fixed shards spread over worker processes. Shards are appended in order to partial files
+each document is tokenized on its own (GPT-2: encode_ordinary then EOT 50256; a trained tokenizer.json:
+its encode_ordinary then its <|endoftext|> id; characters: the text then '\n'), in fixed shards spread over worker processes. Shards are appended in order to partial files
 under <out_dir>/.prepare/, and a small state file records how far they got, so a run killed at any
 moment resumes where it stopped and writes byte-identical files. A document goes to val when a hash
 of its text says so (or when its index says so, for a fixed 9:1 split): adding documents never moves
@@ -26,7 +26,7 @@ from nanogpt.atomicfile import fsync_append, write_atomic
 from nanogpt.corpus import drop_empty
 from nanogpt.dataset import SUMMARY, char_meta, load_meta, load_summary, token_dtype, write_meta, write_summary
 from nanogpt.errors import fail
-from nanogpt.tokenizer import GPT2_EOT, GPT2_VOCAB, gpt2_encoding
+from nanogpt.tokenizer import EOT_TOKEN, GPT2_EOT, GPT2_VOCAB, TRAINED_FILE, TrainedTokenizer, gpt2_encoding
 
 WORK = '.prepare'  # unfinished work of an interrupted prepare, inside out_dir
 SHARD_CHARS = 4_000_000  # characters of text per shard: the unit of work and of resuming
@@ -48,8 +48,26 @@ def is_val(text, index, split):
 _W = {}  # per-process tokenizer state, set by _init_worker
 
 
-def _init_worker(tokenizer, chars):
+def trained_tokenizer(tokenizer):
+    """The TrainedTokenizer a prepare's tokenizer argument names (a path to a tokenizer.json), or None for
+    'gpt2' and 'char'; one without the separator <|endoftext|> cannot mark where documents end."""
+    if tokenizer in ('gpt2', 'char'):
+        return None
+    tok = TrainedTokenizer(tokenizer)
+    if tok.eot is None:
+        fail(f"{tokenizer} has no special token {EOT_TOKEN}, which separates documents; train one with "
+             f"python data/train_tokenizer.py (it reserves it)")
+    return tok
+
+
+def _init_worker(tokenizer, chars, sha256=None):
     _W.clear()
+    if sha256 is not None:  # a trained tokenizer.json, the same file the main process checked
+        tok = TrainedTokenizer(tokenizer, sha256)
+        _W['enc'] = lambda t: np.asarray(tok.encode_ordinary(t), dtype=np.int64)
+        _W['eot'] = tok.eot
+        _W['dtype'] = token_dtype(tok.vocab_size)
+        return
     if tokenizer == 'gpt2':  # encode_ordinary, straight into an array where tiktoken (>= 0.8) can
         enc = gpt2_encoding()
         _W['enc'] = ((lambda t: enc.encode_to_numpy(t, allowed_special=set(), disallowed_special=()))
@@ -58,6 +76,7 @@ def _init_worker(tokenizer, chars):
         lut = np.full(max(map(ord, chars)) + 1, -1, dtype=np.int64)
         lut[[ord(c) for c in chars]] = np.arange(len(chars))
         _W['lut'] = lut
+    _W['eot'] = GPT2_EOT
     _W['dtype'] = token_dtype(GPT2_VOCAB if tokenizer == 'gpt2' else len(chars))
 
 
@@ -68,7 +87,7 @@ def _encode_shard(docs, first_index, split):
     for i, text in enumerate(docs):
         chars += len(text)
         if 'enc' in _W:
-            ids = np.append(_W['enc'](text), GPT2_EOT)
+            ids = np.append(_W['enc'](text), _W['eot'])
         else:
             cps = np.frombuffer((text + '\n').encode('utf-32-le'), dtype=np.uint32)
             ids = _W['lut'][cps] if cps.max() < len(_W['lut']) else np.array([-1])
@@ -98,9 +117,11 @@ def _shards(documents, drop_empty_lines, shard_chars):
         yield docs, index, nbytes
 
 
-def _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base):
-    """(chars or None, vocab_size): GPT-2's, or the sorted characters of the documents; appended documents'
-    new characters get new ids after the dataset's."""
+def _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base, trained):
+    """(chars or None, vocab_size): GPT-2's, the trained tokenizer's, or the sorted characters of the documents;
+    appended documents' new characters get new ids after the dataset's."""
+    if trained is not None:
+        return None, trained.vocab_size
     if tokenizer != 'char':
         return None, GPT2_VOCAB
     seen = set()
@@ -146,7 +167,7 @@ def _open_work(out_dir, key, append):
     return state, state_path, partial
 
 
-def _tokenize_shards(state, state_path, partial, shards, tokenizer, chars, split, num_proc, bar):
+def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, bar):
     """Tokenize the shards not done yet, on num_proc processes, appending each in order to the partial
     files and recording it in the state file."""
     def commit(result, ndocs, nbytes):
@@ -161,12 +182,12 @@ def _tokenize_shards(state, state_path, partial, shards, tokenizer, chars, split
 
     todo = (sh for n, sh in enumerate(shards) if n >= state['shards'])  # done shards are read, not tokenized
     if num_proc <= 1:
-        _init_worker(tokenizer, chars)
+        _init_worker(*init)
         for docs, first, nbytes in todo:
             commit(_encode_shard(docs, first, split), len(docs), nbytes)
         return
     import multiprocessing
-    with multiprocessing.get_context('fork').Pool(num_proc, _init_worker, (tokenizer, chars)) as pool:
+    with multiprocessing.get_context('fork').Pool(num_proc, _init_worker, init) as pool:
         pending = deque()  # in order, at most 2 per worker, so memory stays bounded
         for docs, first, nbytes in todo:
             pending.append((pool.apply_async(_encode_shard, (docs, first, split)), len(docs), nbytes))
@@ -183,21 +204,28 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
                       desc='prepare'):
     """Tokenize documents() (a function returning an iterator of (text, bytes read)) into out_dir's
     train.bin/val.bin (+ meta.pkl for characters), resumably; with append, after the dataset already there.
-    fingerprint names the inputs and options: work left by an interrupted run is reused only when it matches."""
+    fingerprint names the inputs and options: work left by an interrupted run is reused only when it matches.
+    tokenizer: 'gpt2', 'char' or the path of a trained tokenizer.json (copied into out_dir as tokenizer.json)."""
     from tqdm import tqdm
+    trained = trained_tokenizer(tokenizer)
+    kind = 'trained' if trained else tokenizer  # what summary.json says; a trained one is known by its sha256
     os.makedirs(out_dir, exist_ok=True)
     base = load_summary(out_dir) if append else None
     if append:
         if base is None:
             fail(f"{out_dir} has no {SUMMARY}: append adds to a dataset made by this route; prepare it first")
-        if base['tokenizer'] != tokenizer:
-            fail(f"{out_dir} was prepared with the {base['tokenizer']} tokenizer, not {tokenizer}")
+        if base['tokenizer'] != kind:
+            fail(f"{out_dir} was prepared with the {base['tokenizer']} tokenizer, not {kind}")
+        if trained and base.get('tokenizer_sha256') != trained.sha256:
+            fail(f"{out_dir} was prepared with another tokenizer.json (sha256 {base.get('tokenizer_sha256', '?')[:12]}...) "
+                 f"than {tokenizer} ({trained.sha256[:12]}...); append with --tokenizer={out_dir}/{TRAINED_FILE}")
         if fingerprint in base.get('inputs', []):
             fail(f"these inputs were already added to {out_dir} (its {SUMMARY} lists them); nothing to append")
         fingerprint += f" onto {base['train_sha256']} {base['val_sha256']}"
-    key = hashlib.sha256(f"{tokenizer} {split} {drop_empty_lines} {shard_chars} {fingerprint}".encode()).hexdigest()
+    tok_name = trained.sha256 if trained else tokenizer
+    key = hashlib.sha256(f"{tok_name} {split} {drop_empty_lines} {shard_chars} {fingerprint}".encode()).hexdigest()
 
-    chars, vocab_size = _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base)
+    chars, vocab_size = _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base, trained)
     dtype = token_dtype(vocab_size)
     if append and dtype.name != base['dtype']:
         fail(f"the new characters grow the vocabulary to {vocab_size:,}, past what {base['dtype']} holds; "
@@ -207,7 +235,8 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
     t0, start = time.time(), state['train'] + state['val']
     bar = tqdm(total=total_bytes, unit='B', unit_scale=True, desc=desc, initial=state['bytes'])
     shards = _shards(documents(), drop_empty_lines, shard_chars) if not state.get('finishing') else ()
-    _tokenize_shards(state, state_path, partial, shards, tokenizer, chars, split, num_proc, bar)
+    init = (tokenizer, chars, trained.sha256 if trained else None)
+    _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, bar)
     bar.close()
     elapsed = time.time() - t0
 
@@ -218,22 +247,31 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
             fail(f"no document went to {s}: the split is by document ({split[0]} rule, {split[1]}) and there are only "
                  f"{state['documents']:,}; give more documents (e.g. split a long text into one file per chapter) "
                  f"or a larger --val_fraction")
-    summary = _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint,
+    summary = _finish(out_dir, state, state_path, partial, kind, chars, vocab_size, base, fingerprint, trained,
                       split=f"{split[0]} {split[1]}", drop_empty_lines=drop_empty_lines)
     ntok = (state['train'] + state['val'] - start) // dtype.itemsize
     print(f"tokenized {ntok:,} tokens in {elapsed:.1f}s ({ntok / max(elapsed, 1e-9):,.0f} tokens/s)")
     return summary
 
 
-def _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint, **options):
-    """Rename the finished files into place, meta first, then the .bin files, then the summary; a kill in
-    between is finished by the next run (state 'finishing')."""
+def _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint, trained, **options):
+    """Put the finished files into place, meta (or tokenizer.json) first, then the .bin files, then the summary;
+    a kill in between is finished by the next run (state 'finishing')."""
     state['finishing'] = True
     write_atomic(state_path, json.dumps(state).encode())
     if chars is not None:
         write_meta(out_dir, char_meta(chars))
     elif os.path.exists(os.path.join(out_dir, 'meta.pkl')):
         os.remove(os.path.join(out_dir, 'meta.pkl'))  # a character-level dataset's meta would make train.py misread these ids
+    copy = os.path.join(out_dir, TRAINED_FILE)
+    if trained is not None:
+        if os.path.abspath(trained.path) != os.path.abspath(copy):
+            with open(trained.path, 'rb') as f:
+                write_atomic(copy, f.read())
+        options.update(tokenizer_file=TRAINED_FILE, tokenizer_sha256=trained.sha256,
+                       tokenizer_source=(base or {}).get('tokenizer_source', os.path.abspath(trained.path)))
+    elif os.path.exists(copy):
+        os.remove(copy)  # another dataset's tokenizer would decode these ids wrongly
     for s in ('train', 'val'):
         if os.path.exists(partial[s]):
             os.replace(partial[s], os.path.join(out_dir, f'{s}.bin'))

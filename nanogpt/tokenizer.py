@@ -196,8 +196,9 @@ def dataset_tokenizer(data_dir, sha256=None, source=None):
                  f"({tok.sha256[:12]}...); pass the dataset the model was trained on with --dataset")
         return tok
     if sha256 is not None:
+        has = f"{summary['tokenizer']} tokens" if summary else "no summary.json (not a prepared dataset here)"
         fail(f"{source} was trained with a trained tokenizer (sha256 {sha256[:12]}...) but {data_dir} has "
-             f"{summary.get('tokenizer', 'no recorded')} tokens; pass the dataset the model was trained on with --dataset")
+             f"{has}; pass the dataset the model was trained on with --dataset")
     return tokenizer_for(load_meta(data_dir))
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SHARED, run
+from tokenizer_helpers import trained_tokenizer  # noqa: F401 (a fixture)
 
 EOT = 50256
 SHAKESPEARE = open(os.path.join(SHARED, 'tinyshakespeare', 'input.txt'), encoding='utf-8').read()
@@ -93,12 +94,18 @@ def test_tokens_are_encode_ordinary_with_eot(tmp_path):
         read(tmp_path / 'outTrue', 'train') + read(tmp_path / 'outTrue', 'val')
 
 
-def test_killed_run_resumes_byte_identical(tmp_path):
+def tokenizer_args(kind, request):
+    """prepare_local.py's --tokenizer for gpt2 or the tests' trained tokenizer.json."""
+    return [] if kind == 'gpt2' else [f"--tokenizer={request.getfixturevalue('trained_tokenizer')[0]}"]
+
+
+@pytest.mark.parametrize('kind', ['gpt2', 'trained'])
+def test_killed_run_resumes_byte_identical(tmp_path, kind, request):
     docs = tmp_path / 'docs'
     docs.mkdir()
     for i in range(30):  # 3 MB of text in 30 files
         (docs / f'{i:03d}.txt').write_text((SHAKESPEARE * 2)[i * 30000:i * 30000 + 100000], encoding='utf-8')
-    args = [str(docs), '--val_fraction=0.1', '--num_proc=2', '--shard_mb=0.1']
+    args = [str(docs), '--val_fraction=0.1', '--num_proc=2', '--shard_mb=0.1', *tokenizer_args(kind, request)]
     prep(*args, f'--out_dir={tmp_path / "whole"}')
 
     out = tmp_path / 'killed'
@@ -127,13 +134,14 @@ def test_killed_run_resumes_byte_identical(tmp_path):
     assert not (out / '.prepare').exists()
 
 
-def test_append_equals_preparing_together_and_cat(tmp_path):
+@pytest.mark.parametrize('kind', ['gpt2', 'trained'])
+def test_append_equals_preparing_together_and_cat(tmp_path, kind, request):
     a, b = tmp_path / 'a', tmp_path / 'b.jsonl'
     a.mkdir()
     for i in range(30):
         (a / f'{i:02d}.txt').write_text(SHAKESPEARE[i * 2000:(i + 1) * 2000], encoding='utf-8')
     b.write_text(''.join(json.dumps({'text': SHAKESPEARE[i:i + 1500]}) + '\n' for i in range(100000, 160000, 1500)))
-    common = ['--val_fraction=0.2', '--num_proc=1']
+    common = ['--val_fraction=0.2', '--num_proc=1', *tokenizer_args(kind, request)]
     prep(a, f'--out_dir={tmp_path / "A"}', *common)
     prep(a, f'--out_dir={tmp_path / "AB1"}', *common)
     prep(b, f'--out_dir={tmp_path / "AB1"}', '--append', *common)
