@@ -135,8 +135,8 @@ chat_data = ChatData.of(data_dir, summary, token_dtype, block_size)
 
 
 def get_batch(split, seq=None, k=0):
-    """Random windows of the split (a chat dataset: random conversations). A training batch is this process's number seq (iter_num * GA + micro_step)
-    and draws from its own seed, the global micro-batch number: process r's micro-step j of iteration i is
+    """Random windows of the split (of a chat dataset: whole conversations, see nanogpt/chat.py). A training
+    batch is this process's number seq (iter_num * GA + micro_step) and draws from its own seed, the global micro-batch number: process r's micro-step j of iteration i is
     global micro-batch (i * world + r) * GA + j, so the data is the same for any number of processes (2 with
     GA k/2 see what 1 sees with GA k), evaluations do not shift it, and a resumed run continues it.
     Evaluation batch k has its own seed too, so every eval sees the same batches and evaluating never moves

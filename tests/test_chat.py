@@ -296,3 +296,27 @@ def test_chat_interactive_outgrows_context(chat_en, tmp_path):
     p = subprocess.run([sys.executable, 'chat.py', f'--out_dir={out}', '--device=cpu', '--prompt=' + 'word ' * 80],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith('error: --prompt is too long')
+
+
+def test_chat_data_refusals(chat_en, tmp_path, capsys):
+    data_dir = os.path.join(ROOT, 'data', chat_en)
+    with pytest.raises(SystemExit) as e:
+        ChatData(data_dir, bin_dtype(data_dir), 4)  # no conversation's first answer fits 4 tokens
+    assert e.value.code == 2 and '--block_size=4' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ChatData.of(data_dir, {}, bin_dtype(data_dir), 64)  # mask files but a summary that does not say chat
+    assert 'interrupted prepare' in capsys.readouterr().err
+
+
+def test_init_from_a_run_with_another_tokenizer(tmp_path, capsys):
+    from model import GPT, GPTConfig
+    from nanogpt.checkpoint import init_weights, save_checkpoint
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=16, vocab_size=64))
+    save_checkpoint(str(tmp_path), {'model': model.state_dict(), 'model_args': dict(
+        n_layer=1, n_head=2, n_embd=32, block_size=16, bias=True, vocab_size=64, dropout=0.0),
+        'config': {'tokenizer_sha256': 'ab' * 32}, 'iter_num': 5})
+    assert init_weights(str(tmp_path), tokenizer_sha256='ab' * 32).config.vocab_size == 64
+    with pytest.raises(SystemExit) as e:
+        init_weights(str(tmp_path), tokenizer_sha256=None)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and err[-1].startswith(f"error: {tmp_path}/ckpt.pt was trained on trained tokenizer abab")
