@@ -238,33 +238,47 @@ def test_gpt2_rows_padded_with_the_mean(gpt2_folder):
 
 # --- must-show 3: SFT from a local GPT-2 folder, checkpoint, exact resume, chat; init from another run -------
 
-def test_sft_from_gpt2_folder_resumes_exactly_and_chats(chat_en, gpt2_folder, tmp_path):
-    base = [sys.executable, 'train.py', f'--dataset={chat_en}', f'--init_from={gpt2_folder}'] + TRAIN_TINY
-    full, half = str(tmp_path / 'full'), str(tmp_path / 'half')
-    check(base + [f'--out_dir={full}', '--max_iters=6'])
-    check(base + [f'--out_dir={half}', '--max_iters=3'])
-    _, log = check([sys.executable, 'train.py', f'--dataset={chat_en}', '--init_from=resume'] + TRAIN_TINY +
-                   [f'--out_dir={half}', '--max_iters=6'])
-    a, b = ckpt(full), ckpt(half)
-    assert a['model_args']['vocab_size'] == 50304 and a['iter_num'] == b['iter_num'] == 7
+@pytest.fixture(scope='module')
+def sft(chat_en, gpt2_folder, tmp_path_factory):
+    """out_dir of 4 iterations of SFT from a local GPT-2 folder (random weights) on chat_en."""
+    out = str(tmp_path_factory.mktemp('sft'))
+    check([sys.executable, 'train.py', f'--dataset={chat_en}', f'--init_from={gpt2_folder}', f'--out_dir={out}',
+           '--max_iters=4'] + TRAIN_TINY)
+    return out
+
+
+def test_sft_from_gpt2_folder_resumes_exactly(sft, chat_en, gpt2_folder, tmp_path):
+    half = str(tmp_path / 'half')
+    check([sys.executable, 'train.py', f'--dataset={chat_en}', f'--init_from={gpt2_folder}', f'--out_dir={half}',
+           '--max_iters=2'] + TRAIN_TINY)
+    _, log = check([sys.executable, 'train.py', f'--dataset={chat_en}', '--init_from=resume', f'--out_dir={half}',
+                    '--max_iters=4'] + TRAIN_TINY)
+    a, b = ckpt(sft), ckpt(half)
+    assert a['model_args']['vocab_size'] == 50304 and a['iter_num'] == b['iter_num'] == 5
     assert same_weights(a['model'], b['model'])
-    _, answer = check([sys.executable, 'chat.py', f'--out_dir={full}', '--prompt=What is AI?', '--temperature=0',
+
+
+def test_sft_chats_and_evaluates(sft):
+    _, answer = check([sys.executable, 'chat.py', f'--out_dir={sft}', '--prompt=What is AI?', '--temperature=0',
                        '--device=cpu'])
     assert answer.strip()  # random weights: some text, ended by <|end|> or the context
-    _, ev = check([sys.executable, 'eval.py', f'--out_dir={full}', '--device=cpu', '--max_answers=3'])
+    _, ev = check([sys.executable, 'eval.py', f'--out_dir={sft}', '--device=cpu', '--max_answers=3'])
     assert 'assistant loss' in ev and 'exact greedy answers 0/3' in ev
-    # another run's out_dir as init_from: its weights, a new run from iteration 0
+
+
+def test_init_from_another_run(sft, chat_en, tmp_path):
+    """Another run's out_dir as init_from: its weights, a new run from iteration 0 with a fresh optimizer."""
     new = str(tmp_path / 'new')
-    _, log = check([sys.executable, 'train.py', f'--dataset={chat_en}', f'--init_from={full}'] + TRAIN_TINY +
-                   [f'--out_dir={new}', '--max_iters=0'])
-    assert f"initializing from the weights of {full}/ckpt.pt" in log
+    _, log = check([sys.executable, 'train.py', f'--dataset={chat_en}', f'--init_from={sft}', f'--out_dir={new}',
+                    '--max_iters=0'] + TRAIN_TINY)
+    assert f"initializing from the weights of {sft}/ckpt.pt" in log
     c = ckpt(new)
     assert c['iter_num'] == 1 and c['optimizer']['state'][0]['step'].item() == 1
 
 
 # --- chat.py -------------------------------------------------------------------------------------------
 
-def test_answers_reuse_the_cache_across_turns(chat_en):
+def test_answers_reuse_the_cache_across_turns():
     """Greedy answers with the cache kept from turn to turn equal answers computed from scratch each turn."""
     from model import GPT, GPTConfig
     torch.manual_seed(0)
@@ -283,17 +297,14 @@ def test_answers_reuse_the_cache_across_turns(chat_en):
     assert kept.cut  # random weights do not say <|end|>: the answer ran to the end of the context
 
 
-def test_chat_interactive_outgrows_context(chat_en, tmp_path):
-    out = str(tmp_path / 'out')
-    check([sys.executable, 'train.py', f'--dataset={chat_en}', '--n_layer=1', '--n_head=2', '--n_embd=32',
-           '--max_iters=1', f'--out_dir={out}'] + TRAIN_TINY)
+def test_chat_interactive_outgrows_context(sft):
     import subprocess
-    p = subprocess.run([sys.executable, 'chat.py', f'--out_dir={out}', '--device=cpu', '--system=Be brief.'],
+    p = subprocess.run([sys.executable, 'chat.py', f'--out_dir={sft}', '--device=cpu', '--system=Be brief.'],
                        input='Hello there\nHow are you today?\n/quit\n', capture_output=True, text=True,
                        cwd=ROOT, timeout=120)
     assert p.returncode == 0, p.stderr
     assert 'the answer was cut' in p.stderr and 'oldest 1 exchange(s) are forgotten' in p.stderr
-    p = subprocess.run([sys.executable, 'chat.py', f'--out_dir={out}', '--device=cpu', '--prompt=' + 'word ' * 80],
+    p = subprocess.run([sys.executable, 'chat.py', f'--out_dir={sft}', '--device=cpu', '--prompt=' + 'word ' * 80],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith('error: --prompt is too long')
 
