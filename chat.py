@@ -10,7 +10,7 @@ computes its own tokens. When the conversation outgrows the model's context (blo
 exchanges are dropped, with a message, and the rest is computed again.
 """
 
-import os
+import contextlib
 import sys
 
 import torch
@@ -35,7 +35,8 @@ seed = 1337
 device = 'cuda' if torch.cuda.is_available() else 'cpu'
 dtype = ('bfloat16' if torch.cuda.is_bf16_supported() else 'float16') if torch.cuda.is_available() else 'float32'
 # -----------------------------------------------------------------------------
-configure(globals(), nullable=('top_k',))
+with contextlib.redirect_stdout(sys.stderr):  # stdout is the answers only (--prompt, for scripts)
+    configure(globals(), nullable=('top_k',))
 # -----------------------------------------------------------------------------
 if temperature < 0:
     fail(f"temperature must be 0 (greedy) or above, not {temperature}")
