@@ -1,9 +1,10 @@
 """
-Evaluate a checkpoint (out_dir/ckpt.pt) or GPT-2 weights on the whole val split of a prepared dataset:
+Evaluate a checkpoint (out_dir/ckpt.pt) or GPT-2 weights on the whole val split (or --split) of a prepared dataset:
 loss, perplexity and bits per byte, printed and appended to out_dir/log.jsonl (the run's record).
 $ python eval.py --out_dir=out-shakespeare-char --device=cpu
 $ python eval.py --init_from=gpt2 --dataset=shakespeare --out_dir=out-gpt2
 $ python eval.py --out_dir=out-shakespeare-char --window_shift=128   # the context sample.py gives
+$ python eval.py --out_dir=out-chat --split=train   # a chat dataset: assistant-token loss, exact greedy answers
 
 The rule. val.bin holds tokens t[0], ..., t[N-1]. Windows of block_size (B) inputs slide over it by
 window_shift (k) tokens, as sample.py's window does: the window at s feeds t[s : s+B] and predicts
@@ -22,6 +23,7 @@ times the forward passes). Then
 
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -29,8 +31,9 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from configurator import configure
+from nanogpt.chat import ChatData, assistant_loss, greedy_answers
 from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
-from nanogpt.dataset import bin_dtype, dataset_dir
+from nanogpt.dataset import bin_dtype, dataset_dir, load_summary
 from nanogpt.device import setup
 from nanogpt.errors import fail
 from nanogpt.lock import hold
@@ -41,6 +44,8 @@ from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_
 init_from = 'resume'  # 'resume' (out_dir/ckpt.pt), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder
 out_dir = 'out'  # the checkpoint's folder; the numbers are appended to its log.jsonl (also for GPT-2 weights)
 dataset = ''  # a prepared data/<dataset>; default: the one the checkpoint was trained on
+split = 'val'  # the split evaluated
+max_answers = 0  # chat datasets: how many answers to generate greedily and compare (0: all)
 block_size = 0  # window length; 0 = the model's block_size
 window_shift = 0  # the window slides by this many tokens; 0 = block_size (non-overlapping windows)
 batch_size = 8  # windows per forward pass
@@ -83,8 +88,26 @@ if not 1 <= k <= B:
     fail(f"window_shift must be between 1 and the window's {B} tokens (0 for {B}), not {window_shift}")
 
 # data and the byte length of each token id
-data_dir = dataset_dir(dataset, splits=('val',), source=None if dataset_given else f"{out_dir}/ckpt.pt")
-val_path = os.path.join(data_dir, 'val.bin')
+data_dir = dataset_dir(dataset, splits=(split,), source=None if dataset_given else f"{out_dir}/ckpt.pt")
+if (load_summary(data_dir) or {}).get('kind') == 'chat':
+    # whole conversations, as train.py saw them: the loss over every assistant token (their mean, token-weighted),
+    # and how many answers greedy generation gets exactly right given the conversation before them
+    chat_data = ChatData(data_dir, bin_dtype(data_dir), B)
+    tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
+    with torch.no_grad(), ctx:
+        loss, n_targets = assistant_loss(model, chat_data, split, batch_size)
+        exact, n_answers = greedy_answers(model, tok, chat_data, split, max_answers or None)
+    print(f"{out_dir if init_from == 'resume' else init_from} on {dataset} {split} "
+          f"({chat_data.conversations(split):,} conversations, {n_targets:,} assistant tokens):")
+    print(f"assistant loss {loss:.4f}, exact greedy answers {exact}/{n_answers} = {exact / max(n_answers, 1):.1%}")
+    path = append_row((os.path.dirname(out_dir) or '.') if out_dir.endswith('.pt') else out_dir,
+                      {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'split': split,
+                       'assistant_loss': loss, 'n_tokens': n_targets, 'exact_answers': exact,
+                       'answers': n_answers, 'dataset': dataset, 'model': out_dir, 'block_size': B, 'dtype': dtype},
+                      config)
+    print(f"appended to {path}")
+    sys.exit(0)
+val_path = os.path.join(data_dir, f'{split}.bin')
 val = np.memmap(val_path, dtype=bin_dtype(data_dir), mode='r')
 N = len(val)
 if N < 2:
@@ -120,7 +143,7 @@ for w in windows:
     else:
         batches.append([w])
 nll = 0.0  # total nats, summed in float64 on the host
-with torch.no_grad(), tqdm(total=n_pred, unit='tok', desc=f"{dataset} val") as bar:
+with torch.no_grad(), tqdm(total=n_pred, unit='tok', desc=f"{dataset} {split}") as bar:
     for batch in batches:
         T = batch[0][1]
         x = torch.from_numpy(np.stack([val[s:s + T] for s, _, _ in batch]).astype(np.int64)).to(device)
@@ -136,7 +159,7 @@ loss = nll / n_pred
 ppl = math.exp(loss)
 bpb = nll / (math.log(2) * n_bytes)
 source = out_dir if init_from == 'resume' else init_from
-print(f"{source} on {dataset} val ({n_pred:,} tokens predicted, {n_bytes:,} bytes, windows of {B} sliding by {k}):")
+print(f"{source} on {dataset} {split} ({n_pred:,} tokens predicted, {n_bytes:,} bytes, windows of {B} sliding by {k}):")
 print(f"loss {loss:.4f}, perplexity {ppl:.4f}, bits per byte {bpb:.4f}")
 path = append_row(log_dir, {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'val_loss': loss,
                             'perplexity': ppl, 'bpb': bpb, 'n_tokens': n_pred, 'n_bytes': n_bytes,

@@ -25,7 +25,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from configurator import configure
 from model import GPT2_NAMES, GPT, GPTConfig
 from nanogpt import parallel, resume, stopping
-from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint, load_gpt2,
+from nanogpt.chat import ChatData
+from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint, init_weights,
                                 prepare_out_dir, restore_rng)
 from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta, load_summary
 from nanogpt.device import compute_dtype, peak_flops, setup
@@ -43,6 +44,7 @@ eval_iters = 200
 eval_only = False  # if True, evaluate once and exit
 always_save_checkpoint = True  # if True, save a checkpoint at every evaluation, not only on a new best
 init_from = 'scratch'  # 'scratch', 'resume', 'auto', a GPT-2 size ('gpt2' .. 'gpt2-xl') or a GPT-2 folder
+# or another run's out_dir (its ckpt.pt's weights start a new run, e.g. pretraining, then chat finetuning)
 # 'auto' resumes when out_dir holds a checkpoint and starts from scratch when it does not (restarts, Kubernetes)
 overwrite_checkpoint = False  # let a new run (scratch, gpt2*) replace the checkpoint already in out_dir
 keep_checkpoints = 0  # also keep the last k checkpoints as out_dir/ckpt-ITER.pt (0: only ckpt.pt)
@@ -94,7 +96,7 @@ if max_iters < 0:
     fail(f"max_iters={max_iters} would train nothing; pass --max_iters=0 or more (the last iteration's number)")
 if init_from not in ('scratch', 'resume', 'auto') + GPT2_NAMES and not os.path.isdir(init_from):
     fail(f"init_from={init_from!r} is none of scratch, resume, auto, {', '.join(GPT2_NAMES)} "
-         f"or a folder of GPT-2 weights")
+         f"or a folder of GPT-2 weights or of another run (holding ckpt.pt)")
 if n_embd % n_head != 0:
     fail(f"n_embd={n_embd} must be a multiple of n_head={n_head} (each head gets n_embd / n_head dimensions); "
          f"change --n_head or --n_embd")
@@ -139,26 +141,31 @@ data_dir = dataset_dir(dataset)
 meta = load_meta(data_dir)
 token_dtype = bin_dtype(data_dir)
 val_sha256 = resume.val_sha256(data_dir)  # kept in the checkpoint: a resumed run sees when the val data changed
+summary = load_summary(data_dir) or {}
+# a chat dataset (data/prepare_chat.py): whole conversations, only the assistant's tokens as targets
+chat_data = ChatData.of(data_dir, summary, token_dtype, block_size)
 
 
 def get_batch(split, seq=None, k=0):
-    """Random windows of the split. A training batch is this process's number seq (iter_num * GA + micro_step)
-    and draws from its own seed, the global micro-batch number: process r's micro-step j of iteration i is
+    """Random windows of the split (of a chat dataset: whole conversations, see nanogpt/chat.py). A training
+    batch is this process's number seq (iter_num * GA + micro_step) and draws from its own seed, the global micro-batch number: process r's micro-step j of iteration i is
     global micro-batch (i * world + r) * GA + j, so the data is the same for any number of processes (2 with
     GA k/2 see what 1 sees with GA k), evaluations do not shift it, and a resumed run continues it.
     Evaluation batch k has its own seed too, so every eval sees the same batches and evaluating never moves
     torch's RNG (dropout): resume stays exact."""
-    # a fresh memmap per batch avoids a known leak of np.memmap
-    data = np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=token_dtype, mode='r')
     if seq is None:  # evaluation batch k of this process
         rng = np.random.default_rng((7331, seed_offset, k))
-        ix = rng.integers(len(data) - block_size, size=batch_size).tolist()
     else:
         it, micro = divmod(seq, gradient_accumulation_steps)
-        n = (it * ddp_world_size + seed_offset) * gradient_accumulation_steps + micro
-        ix = np.random.default_rng((1337, n)).integers(len(data) - block_size, size=batch_size).tolist()
-    x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
-    y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in ix])
+        rng = np.random.default_rng((1337, (it * ddp_world_size + seed_offset) * gradient_accumulation_steps + micro))
+    if chat_data is not None:  # batch_size conversations drawn by rng, padded; see nanogpt/chat.py
+        x, y = chat_data.batch(split, rng, batch_size)
+    else:
+        # a fresh memmap per batch avoids a known leak of np.memmap
+        data = np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=token_dtype, mode='r')
+        ix = rng.integers(len(data) - block_size, size=batch_size).tolist()
+        x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
+        y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64)) for i in ix])
     if device_type == 'cuda':
         x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
     else:
@@ -212,11 +219,11 @@ elif init_from == 'resume':
         resume.report(checkpoint, config, iter_num, val_changed, old_dataset)
     best_val_loss = 1e9 if val_changed else checkpoint['best_val_loss']  # a loss on another val set is no bar
     wandb_run_id = checkpoint.get('wandb_run_id')
-else:  # gpt2* or a local folder of GPT-2 weights
-    if 'tokenizer_sha256' in config:
+else:  # gpt2*, a local folder of GPT-2 weights (padded for a chat dataset's ids) or another run's out_dir
+    if 'tokenizer_sha256' in config and not has_checkpoint(init_from):
         fail(f"GPT-2 weights know GPT-2 BPE ids, but data/{dataset} has a trained tokenizer's; "
              f"train from scratch (--init_from=scratch) or prepare the data with GPT-2 BPE")
-    model = load_gpt2(init_from, dropout)
+    model = init_weights(init_from, dropout, summary.get('max_token_id', -1) + 1, config.get('tokenizer_sha256'))
     for k in SHAPE_KEYS:
         model_args[k] = getattr(model.config, k)
 if block_size < model.config.block_size:

@@ -150,15 +150,48 @@ def build_model(checkpoint, dropout=None):
     return model
 
 
-def load_gpt2(init_from, dropout=0.0):
-    """GPT-2 weights: one of model.GPT2_NAMES from the Hugging Face hub, or a folder written by save_pretrained."""
+def load_gpt2(init_from, dropout=0.0, vocab_size=0):
+    """GPT-2 weights: one of model.GPT2_NAMES from the Hugging Face hub, or a folder written by save_pretrained.
+    With vocab_size above GPT-2's 50257 ids (a chat dataset's special tokens), the vocabulary is padded."""
     try:
-        return GPT.from_pretrained(init_from, dict(dropout=dropout))
+        model = GPT.from_pretrained(init_from, dict(dropout=dropout))
     except ValueError as e:
         fail(str(e))
     except OSError as e:  # offline, a folder without config.json or weights
         fail(f"could not load GPT-2 weights {init_from!r} ({str(e).strip().splitlines()[0][:200]}). Without network "
              f"access, save them elsewhere with transformers' save_pretrained and pass that folder as --init_from")
+    if vocab_size > model.config.vocab_size:
+        pad_vocab(model, -(-vocab_size // 64) * 64)
+    return model
+
+
+def pad_vocab(model, vocab_size):
+    """Give the model vocab_size token rows. Each new row starts as the mean of the old ones: an embedding
+    like an average token's, and (the output layer shares it) a logit near the average, not a random one
+    that the first steps would have to undo. The old rows and so the old logits are unchanged."""
+    wte = model.transformer.wte
+    old = wte.weight.data
+    new = torch.cat([old, old.mean(dim=0, keepdim=True).expand(vocab_size - old.size(0), -1)])
+    wte.weight = torch.nn.Parameter(new.clone())
+    model.lm_head.weight = wte.weight  # still tied
+    wte.num_embeddings = model.lm_head.out_features = model.config.vocab_size = vocab_size
+
+
+def init_weights(init_from, dropout=0.0, vocab_size=0, tokenizer_sha256=None):
+    """The weights a new run starts from: another run's out_dir (a folder holding ckpt.pt: its model only,
+    the optimizer and iteration count are not taken), which must have been trained with the same tokenizer
+    (tokenizer_sha256, None for GPT-2 BPE), or GPT-2's (load_gpt2)."""
+    if os.path.isdir(init_from) and has_checkpoint(init_from):
+        path = os.path.join(init_from, CKPT_NAME)
+        checkpoint = load_checkpoint(init_from)
+        theirs = checkpoint.get('config', {}).get('tokenizer_sha256')
+        if theirs != tokenizer_sha256:
+            name = lambda sha: f"trained tokenizer {sha[:12]}..." if sha else 'GPT-2 BPE (or characters)'
+            fail(f"{path} was trained on {name(theirs)} ids but the dataset has {name(tokenizer_sha256)} ids; "
+                 f"prepare the dataset with that run's tokenizer (data/<its dataset>/tokenizer.json)")
+        print(f"initializing from the weights of {path} (a new run: iteration 0, fresh optimizer)")
+        return build_model(checkpoint, dropout=dropout)
+    return load_gpt2(init_from, dropout, vocab_size)
 
 
 def load_weights(model, checkpoint):

@@ -1,6 +1,6 @@
 """The one test harness: where things are, the tiny model's arguments, and one way to run a script.
 
-run() executes train.py, sample.py, eval.py, bench.py and plot.py inside the test process (no interpreter and
+run() executes train.py, sample.py, eval.py, bench.py, plot.py and chat.py inside the test process (no interpreter and
 torch start-up per call, which was most of the suite's time) and everything else, or anything that needs its
 own process (signals, torchrun, an environment of its own, fork), as a subprocess. Either way it returns
 the exit code and what the script printed, and checks the code against expect.
@@ -33,7 +33,7 @@ TINY = ['--dataset=shakespeare_char', '--device=cpu', '--compile=False', '--dtyp
         '--gradient_accumulation_steps=2', '--eval_iters=2', '--eval_interval=5', '--log_interval=1',
         '--learning_rate=1e-2', '--warmup_iters=5', '--lr_decay_iters=20']
 TORCHRUN = [sys.executable, '-m', 'torch.distributed.run']
-IN_PROCESS = ('train.py', 'sample.py', 'eval.py', 'bench.py', 'plot.py')
+IN_PROCESS = ('train.py', 'sample.py', 'eval.py', 'bench.py', 'plot.py', 'chat.py')
 
 
 @dataclass

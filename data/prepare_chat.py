@@ -1,0 +1,123 @@
+"""
+Prepare conversations for chat finetuning (SFT): .jsonl, .jsonl.gz or .parquet files in either layout,
+  smoltalk / OpenAI  {"messages": [{"role": "system"|"user"|"assistant", "content": ...}, ...]}
+  ShareGPT           {"conversations": [{"from": "system"|"human"|"gpt", "value": ...}, ...]}
+rendered with the chat template (nanogpt/chat.py, docs/chat.md) into token ids and a loss mask.
+
+  python data/prepare_chat.py ../shared/data/chat/chatterbot_en.jsonl --out_dir=data/chat_en --block_size=256
+  python train.py config/sft_chat.py --dataset=chat_en --init_from=gpt2
+
+GPT-2 BPE by default (the chat tokens take ids 50257..50260 of the padded vocabulary); --tokenizer=PATH uses a
+tokenizer.json trained here (data/train_tokenizer.py), copied into the dataset folder. A conversation longer
+than --block_size + 1 tokens is cut after its last assistant turn that fits, or skipped when even the first
+does not fit; summary.json counts both. A malformed conversation (roles out of order, empty content, an
+unknown role, a line that is not JSON) stops the prepare with its file and line, or with --skip_malformed is
+skipped and counted. A conversation goes to val when a hash of its rendered text says so (--val_fraction).
+"""
+import argparse
+import os
+import shutil
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from nanogpt.atomicfile import write_atomic  # noqa: E402
+from nanogpt.chat import KIND, check_chat_tokenizer, parse_conversation, read_records, render  # noqa: E402
+from nanogpt.dataset import SUMMARY, write_bin, write_summary  # noqa: E402
+from nanogpt.errors import fail  # noqa: E402
+from nanogpt.prepare import is_val  # noqa: E402
+from nanogpt.tokenizer import CHAT_TOKENS, GPT2_VOCAB, TRAINED_FILE, GPT2Tokenizer, TrainedTokenizer  # noqa: E402
+
+p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument('paths', nargs='+', help='.jsonl, .jsonl.gz or .parquet files of conversations')
+p.add_argument('--out_dir', required=True, help='dataset folder, e.g. data/chat_en (train.py --dataset=chat_en)')
+p.add_argument('--tokenizer', default='gpt2', help="'gpt2' or the path of a trained tokenizer.json")
+p.add_argument('--block_size', type=int, default=1024, help='the block_size you will train with')
+p.add_argument('--val_fraction', type=float, default=0.05, help='expected share of conversations held out for val')
+p.add_argument('--skip_malformed', action='store_true', help='skip and count malformed conversations instead of stopping')
+p.add_argument('--overwrite', action='store_true', help='replace the dataset already in --out_dir')
+args = p.parse_args()
+
+if not 0 < args.val_fraction < 1:
+    fail(f"--val_fraction must be between 0 and 1, not {args.val_fraction}")
+if args.block_size < 4:
+    fail(f"--block_size must be at least 4 tokens, not {args.block_size}")
+if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:
+    fail(f"{args.out_dir} already holds a dataset; add --overwrite to replace it, or choose another --out_dir")
+for path in args.paths:
+    if not os.path.isfile(path):
+        fail(f"{path} does not exist; give .jsonl, .jsonl.gz or .parquet files of conversations")
+    if not path.endswith(('.jsonl', '.jsonl.gz', '.parquet')):
+        fail(f"{path} is not a .jsonl, .jsonl.gz or .parquet file; convert it to one of those")
+if args.tokenizer == 'gpt2':
+    tok, vocab_size, tok_info = GPT2Tokenizer(), GPT2_VOCAB + len(CHAT_TOKENS), {}
+else:
+    tok = TrainedTokenizer(args.tokenizer)
+    vocab_size = tok.vocab_size
+    tok_info = dict(tokenizer_sha256=tok.sha256, tokenizer_source=os.path.abspath(args.tokenizer))
+check_chat_tokenizer(tok, f"--tokenizer={args.tokenizer}")
+
+# everything is read, checked and rendered before any file is written: a bad file changes nothing
+limit = args.block_size + 1  # a row of a batch: block_size inputs and the target after the last
+splits = {'train': ([], [], [0]), 'val': ([], [], [0])}  # ids, mask, starts
+count = dict(cut=0, skipped_too_long=0, skipped_malformed=0, turns=0, characters=0)
+for path in args.paths:
+    where = 'row' if path.endswith('.parquet') else 'line'
+    try:
+        for n, record, problem in read_records(path):
+            try:
+                if problem:
+                    raise ValueError(problem)
+                turns = parse_conversation(record)
+            except ValueError as e:
+                if not args.skip_malformed:
+                    fail(f"{path} {where} {n}: {e}; fix it, or pass --skip_malformed to skip such conversations")
+                count['skipped_malformed'] += 1
+                continue
+            ids, mask, cuts = render(tok, turns)
+            if len(ids) > limit:
+                fits = [c for c in cuts if c <= limit]
+                if not fits:
+                    count['skipped_too_long'] += 1
+                    continue
+                ids, mask = ids[:fits[-1]], mask[:fits[-1]]
+                count['cut'] += 1
+            split_ids, split_mask, starts = splits['val' if is_val(repr(turns), 0, ('hash', args.val_fraction)) else 'train']
+            split_ids += ids
+            split_mask += mask
+            starts.append(len(split_ids))
+            count['turns'] += len(turns)
+            count['characters'] += sum(len(t) for _, t in turns)
+    except (OSError, UnicodeDecodeError, EOFError) as e:  # a corrupt .gz, a file that is not UTF-8
+        fail(f"cannot read {path} ({type(e).__name__}: {e}); check that it is a {path.rsplit('.', 1)[-1]} file")
+    except Exception as e:  # pyarrow's errors for a file that is not parquet
+        if not path.endswith('.parquet'):
+            raise
+        fail(f"cannot read {path} as parquet ({type(e).__name__}: {str(e)[:200]}); check the file")
+for split, (ids, _, starts) in splits.items():
+    if len(starts) < 2:
+        fail(f"no conversation went to {split} ({len(splits['train'][2]) - 1} train, {len(splits['val'][2]) - 1} val); "
+             f"give more conversations or change --val_fraction")
+
+os.makedirs(args.out_dir, exist_ok=True)
+summary_path = os.path.join(args.out_dir, SUMMARY)
+if os.path.exists(summary_path):
+    os.remove(summary_path)  # written last: until then train.py sees no finished dataset here
+for split, (ids, mask, starts) in splits.items():
+    write_bin(os.path.join(args.out_dir, f'{split}.bin'), ids, vocab_size)
+    write_atomic(os.path.join(args.out_dir, f'{split}.mask.bin'), np.asarray(mask, dtype=np.uint8).tobytes())
+    write_atomic(os.path.join(args.out_dir, f'{split}.idx.bin'), np.asarray(starts, dtype=np.uint64).tobytes())
+if args.tokenizer != 'gpt2':
+    shutil.copyfile(args.tokenizer, os.path.join(args.out_dir, TRAINED_FILE + '.tmp'))
+    os.replace(os.path.join(args.out_dir, TRAINED_FILE + '.tmp'), os.path.join(args.out_dir, TRAINED_FILE))
+conversations = {s: len(v[2]) - 1 for s, v in splits.items()}
+trained = {s: int(np.sum(v[1])) for s, v in splits.items()}
+write_summary(args.out_dir, 'gpt2' if args.tokenizer == 'gpt2' else 'trained', vocab_size,
+              documents=sum(conversations.values()), characters=count.pop('characters'), kind=KIND,
+              conversations=conversations, trained_tokens=trained, block_size=args.block_size,
+              sources=[os.path.basename(p) for p in args.paths],
+              **count, **tok_info)
+print(f"{conversations['train']:,} train and {conversations['val']:,} val conversations ({count['turns']:,} turns); "
+      f"{count['cut']} cut at a turn boundary and {count['skipped_too_long']} skipped for --block_size={args.block_size}, "
+      f"{count['skipped_malformed']} malformed skipped")
