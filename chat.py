@@ -21,6 +21,7 @@ from nanogpt.checkpoint import build_model, load_checkpoint
 from nanogpt.dataset import data_dir_of, load_summary
 from nanogpt.device import setup
 from nanogpt.errors import fail, warn
+from nanogpt.sampling import check_sampling
 from nanogpt.tokenizer import CHAT_TOKENS, dataset_tokenizer
 
 # -----------------------------------------------------------------------------
@@ -38,12 +39,7 @@ dtype = ('bfloat16' if torch.cuda.is_bf16_supported() else 'float16') if torch.c
 with contextlib.redirect_stdout(sys.stderr):  # stdout is the answers only (--prompt, for scripts)
     configure(globals(), nullable=('top_k',))
 # -----------------------------------------------------------------------------
-if temperature < 0:
-    fail(f"temperature must be 0 (greedy) or above, not {temperature}")
-if top_k is not None and top_k < 1:
-    fail(f"top_k must be 1 or more, or None for no limit, not {top_k}")
-if not 0 < top_p <= 1:
-    fail(f"top_p must be above 0 and at most 1 (1 keeps every token), not {top_p}")
+check_sampling(temperature, top_k, top_p)
 device_type, ctx = setup(device, dtype)
 torch.manual_seed(seed)
 

@@ -14,6 +14,7 @@ from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
 from nanogpt.dataset import data_dir_of
 from nanogpt.device import setup
 from nanogpt.errors import fail
+from nanogpt.sampling import check_sampling
 from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
 
 # -----------------------------------------------------------------------------
@@ -36,12 +37,7 @@ compile = False  # use PyTorch 2.0 to compile the model to be faster
 configure(globals(), nullable=('top_k', 'window_shift'))
 # -----------------------------------------------------------------------------
 
-if temperature < 0:
-    fail(f"temperature must be 0 (greedy) or above, not {temperature}")
-if top_k is not None and top_k < 1:
-    fail(f"top_k must be 1 or more, or None for no limit, not {top_k}")
-if not 0 < top_p <= 1:
-    fail(f"top_p must be above 0 and at most 1 (1 keeps every token), not {top_p}")
+check_sampling(temperature, top_k, top_p)
 if window_shift is not None and (type(window_shift) is not int or window_shift < 1):
     fail(f"window_shift must be a whole number of tokens, 1 or more (or None for the default), not {window_shift!r}")
 if num_samples < 1 or max_new_tokens < 0:

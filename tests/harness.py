@@ -119,6 +119,14 @@ def popen(cmd, **kw):
                             stderr=subprocess.STDOUT, text=True, **kw)
 
 
+def signal_rank(p, rank, sig):
+    """Send sig to one worker of the torchrun process p (its child with RANK=rank in its environment)."""
+    kids = open(f'/proc/{p.pid}/task/{p.pid}/children').read().split()
+    match = [int(k) for k in kids if f'RANK={rank}'.encode() in open(f'/proc/{k}/environ', 'rb').read().split(b'\0')]
+    assert len(match) == 1, kids
+    os.kill(match[0], sig)
+
+
 def ckpt(out_dir):
     """out_dir/ckpt.pt as nanoGPT reads it: torch.load with torch's defaults (weights_only=True)."""
     import torch

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from harness import ckpt, popen, run, same_weights, torchrun_cmd, train_args
+from harness import ckpt, popen, run, signal_rank, same_weights, torchrun_cmd, train_args
 from test_reliability import wait_for_line
 
 ITERS = 20
@@ -107,10 +107,7 @@ def test_sigterm_on_one_rank_of_fsdp(runs, tmp_path):
     out = str(tmp_path / 'out')
     p = popen(torchrun_cmd(2, f'--out_dir={out}', f'--max_iters={ITERS}', '--init_from=auto', FSDP))
     wait_for_line(p, r'^iter 7:')
-    kids = open(f'/proc/{p.pid}/task/{p.pid}/children').read().split()
-    rank1 = [int(k) for k in kids if b'RANK=1' in open(f'/proc/{k}/environ', 'rb').read().split(b'\0')]
-    assert len(rank1) == 1, kids
-    os.kill(rank1[0], signal.SIGTERM)
+    signal_rank(p, 1, signal.SIGTERM)
     rest = p.stdout.read()
     assert p.wait(60) == 0, rest
     m = re.search(r'at iter (\d+) \(stopped by a signal\)', rest)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness import ckpt, popen, run, same_weights, torchrun_cmd, train_args, train_cmd
+from harness import ckpt, popen, run, signal_rank, same_weights, torchrun_cmd, train_args, train_cmd
 
 ITERS = 20
 
@@ -85,11 +85,7 @@ def test_sigterm_on_one_rank_stops_all(shakespeare_char, tmp_path):
     out = str(tmp_path / 'out')
     p = popen(torchrun_cmd(2, f'--out_dir={out}', '--max_iters=400'))
     m, _ = wait_for_line(p, r'^iter 6:')
-    # the workers are torchrun's children; rank 1 has RANK=1 in its environment
-    kids = open(f'/proc/{p.pid}/task/{p.pid}/children').read().split()
-    rank1 = [int(k) for k in kids if b'RANK=1' in open(f'/proc/{k}/environ', 'rb').read().split(b'\0')]
-    assert len(rank1) == 1, kids
-    os.kill(rank1[0], signal.SIGTERM)
+    signal_rank(p, 1, signal.SIGTERM)
     rest = p.stdout.read()
     assert p.wait(60) == 0, rest
     m = re.search(r'at iter (\d+) \(stopped by a signal\)', rest)
