@@ -100,6 +100,7 @@ if init_from not in ('scratch', 'resume', 'auto') + GPT2_NAMES and not os.path.i
 if n_embd % n_head != 0:
     fail(f"n_embd={n_embd} must be a multiple of n_head={n_head} (each head gets n_embd / n_head dimensions); "
          f"change --n_head or --n_embd")
+device_type, ctx = setup(device, dtype)  # exits 2 for a device torch cannot use; autocast for bf16/fp16
 if init_from == 'auto':
     init_from = 'resume' if has_checkpoint(out_dir) else 'scratch'
 if init_from != 'resume' and not eval_only and has_checkpoint(out_dir) and not overwrite_checkpoint:
@@ -108,7 +109,6 @@ if init_from != 'resume' and not eval_only and has_checkpoint(out_dir) and not o
 
 # DDP when launched by torchrun (it sets RANK)
 ddp = int(os.environ.get('RANK', -1)) != -1
-device_type, ctx = setup(device, dtype)  # exits 2 for a device torch cannot use; autocast for bf16/fp16
 if ddp:
     ddp_rank = int(os.environ['RANK'])
     ddp_local_rank = int(os.environ['LOCAL_RANK'])
@@ -148,8 +148,9 @@ chat_data = ChatData.of(data_dir, summary, token_dtype, block_size)
 
 def get_batch(split, seq=None, k=0):
     """Random windows of the split (of a chat dataset: whole conversations, see nanogpt/chat.py). A training
-    batch is this process's number seq (iter_num * GA + micro_step) and draws from its own seed, the global micro-batch number: process r's micro-step j of iteration i is
-    global micro-batch (i * world + r) * GA + j, so the data is the same for any number of processes (2 with
+    batch is this process's number seq (iter_num * GA + micro_step) and draws from its own seed, the global
+    micro-batch number: process r's micro-step j of iteration i is global micro-batch (i * world + r) * GA + j,
+    so the data is the same for any number of processes (2 with
     GA k/2 see what 1 sees with GA k), evaluations do not shift it, and a resumed run continues it.
     Evaluation batch k has its own seed too, so every eval sees the same batches and evaluating never moves
     torch's RNG (dropout): resume stays exact."""
@@ -181,7 +182,7 @@ val_changed, old_dataset = False, None  # resuming on other val data (see nanogp
 meta_vocab_size = meta['vocab_size'] if meta else None
 if meta_vocab_size is not None and master_process:
     print(f"found vocab_size = {meta_vocab_size} (inside {data_dir}/meta.pkl)")
-if (load_summary(data_dir) or {}).get('tokenizer') == 'trained':  # exits 2 if its tokenizer.json is gone or differs
+if summary.get('tokenizer') == 'trained':  # exits 2 if its tokenizer.json is gone or differs
     trained_tok = dataset_tokenizer(data_dir)
     meta_vocab_size = -(-trained_tok.vocab_size // 64) * 64  # padded up to a multiple of 64, as GPT-2's 50304
     config['tokenizer_sha256'] = trained_tok.sha256  # the checkpoint's record of which ids these are

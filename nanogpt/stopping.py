@@ -46,20 +46,22 @@ class Flags:
 
     Once a step is non-finite the flags stay as they were at that step, and skip() tells the optimizer to
     skip this and every later update on the device (the way GradScaler skips fused optimizers' steps),
-    so the one or two steps queued before the host learns of it change nothing."""
+    so the one or two steps queued before the host learns of it change nothing. (With float16's GradScaler the
+    scaler itself skips the bad step; a finite step queued after it may be applied in memory before the host
+    stops the run, which then saves nothing.) The flags are int64, so the iteration they carry is exact."""
 
     def __init__(self, world_size, device):
         self.world_size = world_size
         self.device = torch.device(device)
-        self.state = torch.zeros(world_size + 3, device=device)  # bad loss per rank, bad grad, stop, iter
+        self.state = torch.zeros(world_size + 3, dtype=torch.long, device=device)  # bad loss per rank, bad grad, stop, iter
         self.copies = []  # (host copy, event) of the last two steps' flags, newest last
 
     def update(self, loss, grad_norm, check_grad, rank, iter_num):
         new = torch.zeros_like(self.state)
-        new[rank] = (~torch.isfinite(loss)).float()
+        new[rank] = (~torch.isfinite(loss)).long()
         if check_grad:  # with a float16 GradScaler an inf gradient only makes it skip the step and rescale
-            new[-3] = (~torch.isfinite(grad_norm)).float()
-        new[-2] = float(bool(_caught))
+            new[-3] = (~torch.isfinite(grad_norm)).long()
+        new[-2] = int(bool(_caught))
         new[-1] = iter_num
         if self.world_size > 1:
             dist.all_reduce(new, op=dist.ReduceOp.MAX)
@@ -75,8 +77,8 @@ class Flags:
         self.copies = self.copies[-1:] + [(host, event)]
 
     def skip(self):
-        """1.0 (a 0-d device tensor) when this step or an earlier one was non-finite on some rank, else 0.0."""
-        return self.state[:-2].amax()
+        """1.0 (a 0-d float device tensor) when this step or an earlier one was non-finite on some rank, else 0.0."""
+        return self.state[:-2].amax().float()
 
     def read(self, late):
         """Agreed(ranks with a non-finite loss, non-finite gradient norm?, stop signal?, iteration) of the last step,

@@ -18,7 +18,8 @@ import traceback
 from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, '..', 'shared', 'data')
+# the shared data beside the project's folder, or wherever NANOGPT_LOCAL_DATA already points
+SHARED = os.path.abspath(os.environ.get('NANOGPT_LOCAL_DATA') or os.path.join(ROOT, '..', 'shared', 'data'))
 sys.path.insert(0, ROOT)
 # the tests never touch the network: tiktoken's files and the text come from ../shared/data
 os.environ['NANOGPT_LOCAL_DATA'] = SHARED
