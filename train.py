@@ -140,8 +140,8 @@ torch.manual_seed(1337 + seed_offset)
 data_dir = dataset_dir(dataset)
 meta = load_meta(data_dir)
 token_dtype = bin_dtype(data_dir)
-val_sha256 = resume.val_sha256(data_dir)  # kept in the checkpoint: a resumed run sees when the val data changed
 summary = load_summary(data_dir) or {}
+val_sha256 = summary.get('val_sha256')  # kept in the checkpoint: a resumed run sees when the val data changed
 # a chat dataset (data/prepare_chat.py): whole conversations, only the assistant's tokens as targets
 chat_data = ChatData.of(data_dir, summary, token_dtype, block_size)
 
@@ -150,8 +150,8 @@ def get_batch(split, seq=None, k=0):
     """Random windows of the split (of a chat dataset: whole conversations, see nanogpt/chat.py). A training
     batch is this process's number seq (iter_num * GA + micro_step) and draws from its own seed, the global
     micro-batch number: process r's micro-step j of iteration i is global micro-batch (i * world + r) * GA + j,
-    so the data is the same for any number of processes (2 with
-    GA k/2 see what 1 sees with GA k), evaluations do not shift it, and a resumed run continues it.
+    so the data is the same for any number of processes (2 with GA k/2 see what 1 sees with GA k), evaluations
+    do not shift it, and a resumed run continues it.
     Evaluation batch k has its own seed too, so every eval sees the same batches and evaluating never moves
     torch's RNG (dropout): resume stays exact."""
     if seq is None:  # evaluation batch k of this process

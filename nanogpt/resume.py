@@ -9,16 +9,10 @@ best_val_loss, because a loss on another val set is no bar to beat; the run log 
 plot.py breaks the val curve there.
 """
 
-from nanogpt.dataset import load_summary
 from nanogpt.errors import fail
 
 # settings that do not change what is trained, left out of the "changed settings" line
 QUIET = ('init_from', 'out_dir', 'eval_only', 'overwrite_checkpoint')
-
-
-def val_sha256(data_dir):
-    """The sha256 of the dataset's val.bin as summary.json records it (None for a dataset without one)."""
-    return (load_summary(data_dir) or {}).get('val_sha256')
 
 
 def val_changed(checkpoint, dataset, sha):
