@@ -29,5 +29,7 @@ COPY requirements.txt .
 RUN pip install "$(grep -o '^torch==[0-9.]*' requirements.txt)" --index-url "$TORCH_INDEX_URL" \
     && pip install -r requirements.txt
 COPY . .
+# the project itself, editable: nanogpt/ and model.py importable from data/ and tools/ scripts
+RUN pip install --no-deps -e .
 
 CMD ["python", "train.py", "--help"]

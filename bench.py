@@ -21,7 +21,9 @@ from configurator import configure
 from model import GPT, GPTConfig, default_window_shift
 from nanogpt.dataset import bin_dtype, dataset_dir, load_meta
 from nanogpt.device import autocast_context, peak_flops, setup
-from nanogpt.errors import fail
+from nanogpt.errors import exit_on_bad_input, fail
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 # -----------------------------------------------------------------------------
 mode = 'train'  # 'train', 'sample' or 'both'

@@ -20,9 +20,11 @@ from nanogpt.chat import Answerer, check_chat_tokenizer, render
 from nanogpt.checkpoint import build_model, load_checkpoint
 from nanogpt.dataset import data_dir_of, load_summary
 from nanogpt.device import setup
-from nanogpt.errors import fail, warn
+from nanogpt.errors import exit_on_bad_input, fail, warn
 from nanogpt.sampling import check_sampling
 from nanogpt.tokenizer import CHAT_TOKENS, dataset_tokenizer
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 # -----------------------------------------------------------------------------
 out_dir = 'out-chat'  # the finetuned model's folder (ckpt.pt)

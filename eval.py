@@ -35,10 +35,12 @@ from nanogpt.chat import ChatData, assistant_loss, greedy_answers
 from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
 from nanogpt.dataset import bin_dtype, dataset_dir, load_summary
 from nanogpt.device import setup
-from nanogpt.errors import fail
+from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.lock import hold
 from nanogpt.runlog import append_row
 from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 # -----------------------------------------------------------------------------
 init_from = 'resume'  # 'resume' (out_dir/ckpt.pt), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder

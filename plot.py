@@ -15,8 +15,10 @@ import os
 import sys
 
 from nanogpt.atomicfile import atomic_write
-from nanogpt.errors import fail
+from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.runlog import read_log
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 parser = argparse.ArgumentParser(description="Plot train and val loss curves of runs into a PNG.")
 parser.add_argument('runs', nargs='+', help="out_dir of a run (or its log.jsonl); several to compare")

@@ -13,9 +13,11 @@ from configurator import configure
 from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
 from nanogpt.dataset import data_dir_of
 from nanogpt.device import setup
-from nanogpt.errors import fail
+from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.sampling import check_sampling
 from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 # -----------------------------------------------------------------------------
 init_from = 'resume'  # 'resume' (from out_dir), a gpt2 variant (e.g. 'gpt2-xl') or a local GPT-2 folder

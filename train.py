@@ -30,9 +30,11 @@ from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_s
                                 prepare_out_dir, restore_rng)
 from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta, load_summary
 from nanogpt.device import compute_dtype, peak_flops, setup
-from nanogpt.errors import fail
+from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.runlog import RunLog, wandb_offline_unless_key
 from nanogpt.tokenizer import GPT2_PADDED_VOCAB, dataset_tokenizer
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 # -----------------------------------------------------------------------------
 # default config values, designed to train GPT-2 (124M) on OpenWebText

@@ -12,9 +12,10 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from nanogpt.dataset import bin_dtype, file_stats, load_summary  # noqa: E402
-from nanogpt.errors import fail  # noqa: E402
+from nanogpt.dataset import bin_dtype, file_stats, load_summary
+from nanogpt.errors import exit_on_bad_input, fail
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('dirs', nargs='+', help='dataset folders (or with --corpus: corpus files and folders)')

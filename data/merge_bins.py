@@ -10,15 +10,15 @@ the same tokenizer.json, by its sha256).
 import argparse
 import os
 import shutil
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from nanogpt.atomicfile import atomic_write, write_atomic  # noqa: E402
-from nanogpt.dataset import bin_dtype, load_meta, load_summary, write_meta, write_summary  # noqa: E402
-from nanogpt.errors import fail  # noqa: E402
-from nanogpt.lock import hold  # noqa: E402
-from nanogpt.prepare import disk_full  # noqa: E402
-from nanogpt.tokenizer import GPT2_VOCAB, TRAINED_FILE  # noqa: E402
+from nanogpt.atomicfile import atomic_write, write_atomic
+from nanogpt.dataset import bin_dtype, load_meta, load_summary, write_meta, write_summary
+from nanogpt.errors import exit_on_bad_input, fail
+from nanogpt.lock import hold
+from nanogpt.prepare import disk_full
+from nanogpt.tokenizer import GPT2_VOCAB, TRAINED_FILE
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 p = argparse.ArgumentParser(description='merge prepared datasets')
 p.add_argument('dirs', nargs='+', help='dataset folders, in order')

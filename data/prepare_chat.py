@@ -17,17 +17,17 @@ skipped and counted. A conversation goes to val when a hash of its rendered text
 import argparse
 import os
 import shutil
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from nanogpt.atomicfile import write_atomic  # noqa: E402
-from nanogpt.chat import KIND, check_chat_tokenizer, parse_conversation, read_records, render  # noqa: E402
-from nanogpt.dataset import SUMMARY, write_bin, write_summary  # noqa: E402
-from nanogpt.errors import fail  # noqa: E402
-from nanogpt.prepare import is_val  # noqa: E402
-from nanogpt.tokenizer import CHAT_TOKENS, GPT2_VOCAB, TRAINED_FILE, GPT2Tokenizer, TrainedTokenizer  # noqa: E402
+from nanogpt.atomicfile import write_atomic
+from nanogpt.chat import KIND, check_chat_tokenizer, parse_conversation, read_records, render
+from nanogpt.dataset import SUMMARY, write_bin, write_summary
+from nanogpt.errors import exit_on_bad_input, fail
+from nanogpt.prepare import is_val
+from nanogpt.tokenizer import CHAT_TOKENS, GPT2_VOCAB, TRAINED_FILE, GPT2Tokenizer, TrainedTokenizer
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('paths', nargs='+', help='.jsonl, .jsonl.gz or .parquet files of conversations')

@@ -22,14 +22,14 @@ at once. Run the same command again after an interruption: it resumes, with byte
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from nanogpt.corpus import corpus_files, file_kind, files_fingerprint, local_documents  # noqa: E402
-from nanogpt.dataset import load_summary  # noqa: E402
-from nanogpt.errors import fail  # noqa: E402
-from nanogpt.lock import hold  # noqa: E402
-from nanogpt.prepare import prepare_documents  # noqa: E402
+from nanogpt.corpus import corpus_files, file_kind, files_fingerprint, local_documents
+from nanogpt.dataset import load_summary
+from nanogpt.errors import exit_on_bad_input, fail
+from nanogpt.lock import hold
+from nanogpt.prepare import prepare_documents
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('paths', nargs='+', help='files or folders of .txt, .jsonl(.gz/.zst), .json.gz, .parquet, .tar(.gz)')

@@ -23,16 +23,16 @@ import hashlib
 import json
 import os
 import resource
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from nanogpt.atomicfile import write_atomic  # noqa: E402
-from nanogpt.corpus import corpus_files, files_fingerprint, local_documents  # noqa: E402
-from nanogpt.errors import fail  # noqa: E402
-from nanogpt.localdata import LOCAL_DATA_ENV, local_copy  # noqa: E402
-from nanogpt.prepare import is_val  # noqa: E402
-from nanogpt.tokenizer import GPT2_BPE_FILE, RESERVED_TOKENS, TRAINED_FILE, TrainedTokenizer, gpt2_encoding  # noqa: E402
+from nanogpt.atomicfile import write_atomic
+from nanogpt.corpus import corpus_files, files_fingerprint, local_documents
+from nanogpt.errors import exit_on_bad_input, fail
+from nanogpt.localdata import LOCAL_DATA_ENV, local_copy
+from nanogpt.prepare import is_val
+from nanogpt.tokenizer import GPT2_BPE_FILE, RESERVED_TOKENS, TRAINED_FILE, TrainedTokenizer, gpt2_encoding
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('paths', nargs='+', help='files or folders of .txt, .jsonl(.gz/.zst), .json.gz, .parquet, .tar(.gz)')
@@ -91,8 +91,8 @@ def training_text(bar):
         yield text
 
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tqdm import tqdm
 
 tk = Tokenizer(models.BPE())
 # GPT-2's pre-tokenizer: split by the regex (letters, numbers, punctuation, spaces), then each byte as a character

@@ -1,17 +1,40 @@
-"""How a script says no: one `error: ...` line on stderr naming the problem and the fix, and exit 2.
-docs/errors.md lists every such message with its test."""
+"""How a bad input ends: one `error: ...` line on stderr naming the problem and the fix, and exit 2.
+docs/errors.md lists every such message with its test.
+
+Library code raises BadInput and never exits the process itself (serve.py, say, answers it per request). A script
+calls exit_on_bad_input() once, after its imports: a BadInput that reaches the top then prints its one line and
+the process exits 2, with every finally block (locks, temporary files) and atexit handler run on the way out."""
 
 import sys
 
 BAD_INPUT_EXIT = 2
 
 
+class BadInput(Exception):
+    """A problem the user can fix; the message names the problem and the fix."""
+
+
 def fail(msg):
-    """Stop with one line that names the problem and the fix. Raises SystemExit(2), so a caller that must
-    clean up (a lock, a temporary file) does so in its finally blocks."""
+    """Stop with one line that names the problem and the fix (raises BadInput)."""
+    raise BadInput(msg)
+
+
+def exit_on_bad_input():
+    """Make an uncaught BadInput one `error:` line and exit 2 instead of a traceback and exit 1."""
+    sys.excepthook = _excepthook
+
+
+def report(e):
+    """Print BadInput e as its one line."""
     _end_progress_bars()
-    print(f"error: {msg}", file=sys.stderr, flush=True)
-    sys.exit(BAD_INPUT_EXIT)
+    print(f"error: {e}", file=sys.stderr, flush=True)
+
+
+def _excepthook(kind, value, tb):
+    if not issubclass(kind, BadInput):
+        return sys.__excepthook__(kind, value, tb)
+    report(value)
+    raise SystemExit(BAD_INPUT_EXIT)  # raised here, the interpreter exits with this code (after atexit)
 
 
 def warn(msg):

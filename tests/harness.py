@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import traceback
+import types
 from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,6 +24,8 @@ SHARED = os.path.abspath(os.environ.get('NANOGPT_LOCAL_DATA') or os.path.join(RO
 sys.path.insert(0, ROOT)
 # the tests never touch the network: tiktoken's files and the text come from ../shared/data
 os.environ['NANOGPT_LOCAL_DATA'] = SHARED
+
+from nanogpt.errors import BAD_INPUT_EXIT, BadInput, report  # noqa: E402
 os.environ.setdefault('WANDB_MODE', 'offline')
 os.environ.setdefault('OMP_NUM_THREADS', '1')  # tiny models: one thread is faster, and DDP tests run two processes
 os.environ.setdefault('PYTHONUNBUFFERED', '1')
@@ -85,6 +88,9 @@ def _run_here(args, cwd):
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
                 if isinstance(e.code, str):
                     print(e.code, file=sys.stderr)
+            except BadInput as e:  # what the script's exit_on_bad_input() hook does outside a test
+                report(e)
+                code = BAD_INPUT_EXIT
             except Exception:
                 traceback.print_exc()
                 code = 1
@@ -98,6 +104,20 @@ def _run_here(args, cwd):
             lock.release(folder)
         gc.collect()
     return Result(args, code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def bad_input():
+    """Like pytest.raises(SystemExit) around library code, as a script sees it: the block must raise BadInput,
+    whose one `error:` line is printed to stderr, and .value.code is the script's exit code (2)."""
+    info = types.SimpleNamespace(value=None)
+    try:
+        yield info
+    except BadInput as e:
+        report(e)
+        info.value = SystemExit(BAD_INPUT_EXIT)
+    else:
+        raise AssertionError("no BadInput was raised")
 
 
 def train_args(*args):

@@ -9,9 +9,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
-from harness import ROOT, SHARED, ckpt, run, same_weights
+from harness import BadInput, bad_input, report, ROOT, SHARED, ckpt, run, same_weights
 
 from nanogpt.chat import ChatData, Answerer, parse_conversation, prompt_ids, render
 from nanogpt.dataset import bin_dtype, load_summary
@@ -38,6 +37,9 @@ def prepare(args, capsys=None):
         runpy.run_path(os.path.join(ROOT, 'data', 'prepare_chat.py'), run_name='__main__')
     except SystemExit as e:
         code = e.code
+    except BadInput as e:  # as the script's exit_on_bad_input() hook ends it
+        report(e)
+        code = 2
     finally:
         sys.argv = argv
     out = capsys.readouterr() if capsys else None
@@ -310,10 +312,10 @@ def test_chat_interactive_outgrows_context(sft):
 
 def test_chat_data_refusals(chat_en, tmp_path, capsys):
     data_dir = os.path.join(ROOT, 'data', chat_en)
-    with pytest.raises(SystemExit) as e:
+    with bad_input() as e:
         ChatData(data_dir, bin_dtype(data_dir), 4)  # no conversation's first answer fits 4 tokens
     assert e.value.code == 2 and '--block_size=4' in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with bad_input():
         ChatData.of(data_dir, {}, bin_dtype(data_dir), 64)  # mask files but a summary that does not say chat
     assert 'interrupted prepare' in capsys.readouterr().err
 
@@ -326,7 +328,7 @@ def test_init_from_a_run_with_another_tokenizer(tmp_path, capsys):
         n_layer=1, n_head=2, n_embd=32, block_size=16, bias=True, vocab_size=64, dropout=0.0),
         'config': {'tokenizer_sha256': 'ab' * 32}, 'iter_num': 5})
     assert init_weights(str(tmp_path), tokenizer_sha256='ab' * 32).config.vocab_size == 64
-    with pytest.raises(SystemExit) as e:
+    with bad_input() as e:
         init_weights(str(tmp_path), tokenizer_sha256=None)
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and err[-1].startswith(f"error: {tmp_path}/ckpt.pt was trained on trained tokenizer abab")

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from harness import ROOT, run
+
+from harness import bad_input, ROOT, run
 from configurator import configure
 
 
@@ -21,7 +22,7 @@ def apply(args, nullable=()):
 
 
 def fails(args, capsys):
-    with pytest.raises(SystemExit) as e:
+    with bad_input() as e:
         apply(args)
     assert e.value.code == 2
     return capsys.readouterr().err

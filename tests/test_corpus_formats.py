@@ -8,9 +8,8 @@ import os
 import tarfile
 
 import numpy as np
-import pytest
 
-from harness import SHARED, run
+from harness import bad_input, SHARED, run
 from nanogpt.corpus import local_documents
 from nanogpt.prepare import prepare_documents
 from nanogpt.tokenizer import TrainedTokenizer
@@ -115,7 +114,7 @@ def test_nested_fields_are_token_exact(tmp_path, trained_tokenizer, capsys):  # 
     other = tmp_path / 'other.json'
     other.write_bytes(open(trained_tokenizer[0], 'rb').read() + b'\n')
     before = read(out, 'train')
-    with pytest.raises(SystemExit) as e:
+    with bad_input() as e:
         prepare_documents(out, lambda: local_documents([str(tmp_path / 'qa.parquet')], '问'), tokenizer=str(other),
                           split=('hash', 0.2), num_proc=1, append=True)
     assert e.value.code == 2 and 'was prepared with another tokenizer.json' in capsys.readouterr().err
@@ -129,13 +128,13 @@ def test_records_without_the_field(tmp_path, capsys):
                                      for r in records], row_group_size=2)
     for name, where in (('r.json.gz', 'r.json.gz line 2'), ('r.parquet', 'r.parquet row 2')):
         files = [str(tmp_path / name)]
-        with pytest.raises(SystemExit) as e:
+        with bad_input() as e:
             list(local_documents(files))
         assert e.value.code == 2 and where in capsys.readouterr().err
         skipped = []
         assert [t for t, _ in local_documents(files, 'text', skipped)] == ['one', 'three', 'five']
         assert len(skipped) == 2 and skipped[0].endswith(where)
-    with pytest.raises(SystemExit):
+    with bad_input():
         list(local_documents([str(tmp_path / 'r.parquet')], 'body'))
     assert "has no column 'body'" in capsys.readouterr().err
     # the script: one line naming file and line, or --skip_bad with a count
@@ -148,6 +147,6 @@ def test_records_without_the_field(tmp_path, capsys):
     assert 'skipped 2 records' in r.stdout and 'many.jsonl.zst line 41' in r.stdout
     assert json.load(open(tmp_path / 'd' / 'summary.json'))['documents'] == 40
     (tmp_path / 'broken.jsonl.gz').write_bytes(b'not gzip at all\n')
-    with pytest.raises(SystemExit):
+    with bad_input():
         list(local_documents([str(tmp_path / 'broken.jsonl.gz')]))
     assert 'is not a readable .jsonl.gz file' in capsys.readouterr().err

@@ -97,14 +97,14 @@ def test_dockerignore_keeps_the_code_and_drops_data():
 
 
 def test_readme_setup_is_what_ci_installs():
-    """The README's one command installs torch's CPU build then requirements.txt; .ci/run does the same and
+    """The README's one command installs torch's CPU build then requirements.txt and the project (editable); .ci/run does the same and
     runs the README's test command."""
     text = readme()
     one = next(line for line in text.splitlines()
                if line.startswith('pip install torch==') and '&& python train.py' in line)
     installs = [s.strip() for s in one.split('&&') if s.strip().startswith('pip install')]
     assert installs == ['pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu',
-                        'pip install -r requirements.txt']
+                        'pip install -r requirements.txt -e .']
     ci = [line.strip() for line in open(os.path.join(ROOT, '.ci', 'run')) if line.strip() and not line.startswith('#')]
     assert [line.replace(' -q', '') for line in ci if line.startswith('pip install')] == installs
     assert ci[-1] == 'python -m pytest -q tests' and '```sh\npython -m pytest -q tests\n```' in text

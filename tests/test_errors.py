@@ -3,7 +3,6 @@ nothing that was there before is lost (an existing checkpoint keeps its bytes)."
 import os
 import re
 import shutil
-import sys
 
 import numpy as np
 import pytest

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from harness import ckpt, popen, run, signal_rank, same_weights, torchrun_cmd, train_args
+from harness import bad_input, ckpt, popen, run, signal_rank, same_weights, torchrun_cmd, train_args
 from test_reliability import wait_for_line
 
 ITERS = 20
@@ -155,7 +155,7 @@ def test_fsdp_refuses_float16_on_gpus(capsys):
     from model import GPT, GPTConfig
     from nanogpt import parallel
     model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=8, vocab_size=65))
-    with pytest.raises(SystemExit) as e:
+    with bad_input() as e:
         parallel.shard(model, 'cuda', 'float16', compile=False)
     assert e.value.code == 2
     assert capsys.readouterr().err.strip() == (
@@ -190,7 +190,7 @@ def test_sharded_save_on_a_full_disk_keeps_the_previous(tmp_path, monkeypatch, c
         def full(*a, **k):
             raise OSError(errno.ENOSPC, 'No space left on device')
         monkeypatch.setattr(dcp, 'save', full)
-        with pytest.raises(SystemExit) as e:
+        with bad_input() as e:
             parallel.save_sharded(str(out), model, optimizer, {'iter_num': 2}, True)
         assert e.value.code == 2
         err = capsys.readouterr().err
@@ -219,7 +219,7 @@ def test_sharded_checkpoint_cannot_run_code(tmp_path, capsys):
     from model import GPT, GPTConfig
     model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=8, vocab_size=65))
     optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cpu')
-    with pytest.raises(SystemExit) as e:
+    with bad_input() as e:
         parallel.load_sharded(model, optimizer, {'sharded': str(folder), 'param_groups': []}, False)
     assert e.value.code == 2 and not marker.exists()
     err = capsys.readouterr().err
@@ -227,6 +227,6 @@ def test_sharded_checkpoint_cannot_run_code(tmp_path, capsys):
     # and an unreadable meta.pt is refused, the folder left as it is
     (folder / 'meta.pt').write_bytes(b'not a torch file')
     os.symlink(folder.name, tmp_path / 'ckpt.dcp')
-    with pytest.raises(SystemExit):
+    with bad_input():
         parallel.load_resume(str(tmp_path))
     assert f"error: {folder} is not a readable sharded checkpoint (UnpicklingError" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness import ROOT, run
+from harness import bad_input, ROOT, run
 from nanogpt.runlog import read_log
 
 TINY = ['--device=cpu', '--compile=False', '--dtype=float32', '--n_layer=1', '--n_head=2', '--n_embd=32',
@@ -141,7 +141,7 @@ def test_missing_dataset_hints(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
 
     def error(name):
-        with pytest.raises(SystemExit) as e:
+        with bad_input() as e:
             dataset_dir(name)
         assert e.value.code == 2
         return capsys.readouterr().err.strip()
@@ -187,7 +187,7 @@ def test_wandb_malformed_key_is_one_line(monkeypatch, capsys):
     from nanogpt.runlog import wandb_offline_unless_key
     monkeypatch.delenv('WANDB_MODE', raising=False)
     monkeypatch.setenv('WANDB_API_KEY', 'short')
-    with pytest.raises(SystemExit) as e:
+    with bad_input() as e:
         wandb_offline_unless_key()
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()

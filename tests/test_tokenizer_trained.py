@@ -5,10 +5,9 @@ import os
 import shutil
 
 import numpy as np
-import pytest
 
 import harness
-from harness import run
+from harness import bad_input, run
 from nanogpt.tokenizer import CHAT_TOKENS, RESERVED_TOKENS, TrainedTokenizer, dataset_tokenizer
 from tokenizer_helpers import REVIEWS, SHAKESPEARE, trained_tokenizer  # noqa: F401 (a fixture)
 
@@ -126,7 +125,7 @@ def test_prepare_train_sample_eval_and_refusals(tmp_path, trained_tokenizer, gpt
     assert f'{n_bytes:,} bytes' in r.stdout and 0 < bpb < 8
 
     # a checkpoint of another tokenizer: sample.py/eval.py (dataset_tokenizer) and train.py's resume refuse it
-    with pytest.raises(SystemExit) as e:
+    with bad_input() as e:
         dataset_tokenizer(str(d), 'f' * 64, 'OUT/ckpt.pt')
     assert e.value.code == 2
     ck['config']['tokenizer_sha256'] = 'f' * 64

@@ -18,7 +18,6 @@ import subprocess
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
-sys.path.insert(0, ROOT)
 
 p = argparse.ArgumentParser()
 p.add_argument('--n_layer', type=int, default=24)

@@ -19,10 +19,10 @@ import time
 
 import numpy as np
 
+from nanogpt.localdata import local_copy
+from nanogpt.tokenizer import GPT2_EOT, gpt2_encoding
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
-sys.path.insert(0, ROOT)
-from nanogpt.localdata import local_copy  # noqa: E402
-from nanogpt.tokenizer import GPT2_EOT, gpt2_encoding  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument('--mb', type=float, default=110, help='megabytes of text to generate')

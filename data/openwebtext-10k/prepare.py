@@ -8,10 +8,11 @@ datasets >= 4 no longer runs, so this reads the hub's parquet conversion of it (
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from nanogpt.prepare import prepare_hf  # noqa: E402
+from nanogpt.prepare import prepare_hf
+from nanogpt.errors import exit_on_bad_input
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 PARQUET = 'hf://datasets/stas/openwebtext-10k@refs%2Fconvert%2Fparquet/plain_text/train/*.parquet'
 p = argparse.ArgumentParser(description='prepare the 10k-document sample of OpenWebText')

@@ -11,10 +11,11 @@ needs no cache and resumes after an interruption.
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from nanogpt.prepare import prepare_hf  # noqa: E402
+from nanogpt.prepare import prepare_hf
+from nanogpt.errors import exit_on_bad_input
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 REPO = 'Skylion007/openwebtext'
 p = argparse.ArgumentParser(description='prepare OpenWebText')

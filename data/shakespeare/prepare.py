@@ -4,13 +4,14 @@ Offline: NANOGPT_LOCAL_DATA=path/to/folder python data/shakespeare/prepare.py
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from nanogpt.dataset import write_bin, write_summary  # noqa: E402
-from nanogpt.localdata import fetch_text  # noqa: E402
-from nanogpt.lock import hold  # noqa: E402
-from nanogpt.tokenizer import GPT2_VOCAB, gpt2_encoding  # noqa: E402
+from nanogpt.dataset import write_bin, write_summary
+from nanogpt.localdata import fetch_text
+from nanogpt.lock import hold
+from nanogpt.tokenizer import GPT2_VOCAB, gpt2_encoding
+from nanogpt.errors import exit_on_bad_input
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
 here = os.path.dirname(os.path.abspath(__file__))

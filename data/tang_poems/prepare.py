@@ -18,14 +18,14 @@ Offline: NANOGPT_LOCAL_DATA=path/to/folder (holding tang_poems/poet.tang.*.json)
 import argparse
 import json
 import os
-import sys
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from nanogpt.corpus import files_fingerprint  # noqa: E402
-from nanogpt.errors import fail  # noqa: E402
-from nanogpt.localdata import fetch_file, local_copy  # noqa: E402
-from nanogpt.prepare import prepare_documents  # noqa: E402
+from nanogpt.corpus import files_fingerprint
+from nanogpt.errors import exit_on_bad_input, fail
+from nanogpt.localdata import fetch_file, local_copy
+from nanogpt.prepare import prepare_documents
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 here = os.path.dirname(os.path.abspath(__file__))
 NAMES = [f'poet.tang.{k}.json' for k in range(0, 58000, 1000)]

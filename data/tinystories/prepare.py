@@ -18,11 +18,12 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-from nanogpt.corpus import decode_utf8, files_fingerprint  # noqa: E402
-from nanogpt.dataset import load_summary  # noqa: E402
-from nanogpt.errors import fail  # noqa: E402
-from nanogpt.prepare import prepare_documents  # noqa: E402
+from nanogpt.corpus import decode_utf8, files_fingerprint
+from nanogpt.dataset import load_summary
+from nanogpt.errors import exit_on_bad_input, fail
+from nanogpt.prepare import prepare_documents
+
+exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 here = os.path.dirname(os.path.abspath(__file__))
 SEP = '<|endoftext|>'
