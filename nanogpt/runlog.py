@@ -34,7 +34,7 @@ import sys
 import time
 
 from nanogpt.atomicfile import atomic_write
-from nanogpt.errors import fail, warn
+from nanogpt.errors import exit_on_bad_input, fail, warn
 
 LOG_NAME = 'log.jsonl'
 COLUMNS = ['kind', 'iter', 'tokens', 'train_loss', 'val_loss', 'lr', 'ms_per_iter', 'mfu_pct', 'time']
@@ -217,6 +217,7 @@ def wandb_offline_unless_key():
 
 
 if __name__ == '__main__':
+    exit_on_bad_input()
     if len(sys.argv) != 2:
         fail("usage: python -m nanogpt.runlog OUT_DIR_OR_LOG > log.csv")
     _, rows = read_log(sys.argv[1])

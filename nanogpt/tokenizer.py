@@ -12,7 +12,7 @@ import os
 import sys
 from functools import lru_cache
 
-from nanogpt.errors import fail
+from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.localdata import LOCAL_DATA_ENV, local_copy
 
 GPT2_BPE_FILE = 'gpt2_bpe/gpt2.tiktoken'
@@ -203,5 +203,6 @@ def dataset_tokenizer(data_dir, sha256=None, source=None):
 
 
 if __name__ == '__main__':
+    exit_on_bad_input()
     # quick check: python -m nanogpt.tokenizer "some text"
     print(gpt2_encoding().encode_ordinary(' '.join(sys.argv[1:]) or 'Hello world'))
