@@ -8,6 +8,7 @@ The file's content (the holder's pid and what it does) is only for that message:
 never the file's existence.
 """
 
+import errno
 import fcntl
 import os
 
@@ -26,8 +27,11 @@ def hold(folder, what):
     path = os.path.join(folder, LOCK_NAME)
     try:
         os.makedirs(folder, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # O_NOFOLLOW: a .lock planted as a symlink must not make us truncate the file it points to
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            fail(f"{path} is a symbolic link, not this project's lock file; remove it and run again")
         fail(f"cannot write to {folder!r} ({e.strerror}); choose a writable folder")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -38,8 +42,12 @@ def hold(folder, what):
              f"that one to finish (or stop it), or use another folder")
     except OSError as e:  # a filesystem without locks (some network mounts): say so and go on
         warn(f"cannot lock {path} ({e.strerror}); nothing stops a second process from writing to {folder}")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}, {what}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}, {what}\n".encode(), 0)
+    except OSError as e:  # a full disk: say so in one line, as every other writer does
+        os.close(fd)
+        fail(f"cannot write to {folder!r} ({e.strerror}); free some space or choose another folder")
     _held[key] = fd
 
 

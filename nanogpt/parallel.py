@@ -24,6 +24,8 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.api import CheckpointException
+from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
+from torch.distributed.checkpoint._nested_dict import set_element
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
                                                      set_model_state_dict, set_optimizer_state_dict)
 
@@ -184,12 +186,27 @@ class _MetadataUnpickler(pickle.Unpickler):
              ('collections', 'OrderedDict')}
 
     def find_class(self, module, name):
+        # decide from the name alone first: importing a module (one beside out_dir, say) can itself run code
+        if not (module.startswith('torch.distributed.checkpoint.') or (module, name) in self.PLAIN
+                or module == 'torch'):
+            raise pickle.UnpicklingError(f"GLOBAL {module}.{name} is not allowed in a checkpoint's .metadata")
         obj = super().find_class(module, name)
         record = module.startswith('torch.distributed.checkpoint.') and isinstance(obj, type) and (
             dataclasses.is_dataclass(obj) or issubclass(obj, enum.Enum))
         if record or (module, name) in self.PLAIN or isinstance(obj, torch.dtype):
             return obj
         raise pickle.UnpicklingError(f"GLOBAL {module}.{name} is not allowed in a checkpoint's .metadata")
+
+
+class _SafeLoadPlanner(DefaultLoadPlanner):
+    """DCP reads a non-tensor entry (optimizer hyperparameters) with torch.load(weights_only=False), so a crafted
+    .distcp could run code; here such entries load weights_only."""
+    def load_bytes(self, read_item, value):
+        obj = torch.load(value, weights_only=True)
+        if self.flatten_state_dict:
+            set_element(self.original_state_dict, self.mappings[read_item.dest_index.fqn], obj)
+        else:
+            self.state_dict[read_item.dest_index.fqn] = obj
 
 
 class _SafeReader(dcp.FileSystemReader):
@@ -225,7 +242,7 @@ def load_sharded(model, optimizer, checkpoint, fsdp):
     osd = get_optimizer_state_dict(model, optimizer)  # creates the optimizer's state to read into
     state = {'model': msd, 'optimizer': osd['state']}
     try:
-        dcp.load(state, storage_reader=_SafeReader(checkpoint['sharded']))
+        dcp.load(state, storage_reader=_SafeReader(checkpoint['sharded']), planner=_SafeLoadPlanner())
     except (Exception, CheckpointException) as e:  # DCP wraps what went wrong on each rank (a BaseException)
         why = re.search(r"GLOBAL \S+ is not allowed", str(e)) or re.search(r".*$", str(e).strip())
         fail(f"{checkpoint['sharded']} is not a readable sharded checkpoint ({why.group(0)[:200]}); "
