@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+from datetime import timedelta
 
 import numpy as np
 import torch
@@ -79,6 +80,7 @@ lr_decay_iters = 600000  # should be ~= max_iters per Chinchilla
 min_lr = 6e-5  # ~= learning_rate/10 per Chinchilla
 # system
 backend = 'nccl'  # DDP backend on CUDA; CPU runs always use gloo
+dist_timeout = 600  # torchrun: seconds a rank waits for its peers before failing (gloo's: 1800)
 device = 'cuda'  # 'cpu', 'cuda', 'cuda:0', 'mps'
 # bfloat16 where the GPU has it, else float16 with a GradScaler; a CPU computes in float32 unless told bfloat16
 dtype = ('bfloat16' if torch.cuda.is_bf16_supported() else 'float16') if torch.cuda.is_available() else 'float32'
@@ -121,7 +123,9 @@ if ddp:
     if device_type == 'cuda':
         device = f'cuda:{ddp_local_rank}'
         torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend if device_type == 'cuda' else 'gloo')
+    # a hung peer becomes an error after dist_timeout, not a silent wait
+    dist.init_process_group(backend=backend if device_type == 'cuda' else 'gloo',
+                            timeout=timedelta(seconds=dist_timeout))
     master_process = ddp_rank == 0  # logs, evaluates and checkpoints
     seed_offset = ddp_rank  # each process gets a different seed
     gradient_accumulation_steps //= ddp_world_size

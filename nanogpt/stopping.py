@@ -10,6 +10,7 @@ a checkpoint and the run exits 0. A second Ctrl-C interrupts at once.
 import os
 import signal
 import sys
+import time
 from collections import namedtuple
 
 import torch
@@ -137,5 +138,10 @@ def inject_fault(loss, iter_num, rank):
     if kind == 'crash' and not os.path.exists(marker):
         open(marker, 'w').close()
         print(f"NANOGPT_FAULT: crashing rank {rank} at iter {iter_num}", file=sys.stderr, flush=True)
+        os._exit(1)
+    if kind == 'hang':  # a rank that stops answering (stuck I/O, a deadlock): its peers must not wait forever
+        print(f"NANOGPT_FAULT: rank {rank} hangs at iter {iter_num}", file=sys.stderr, flush=True)
+        while not _caught:  # until torchrun, seeing its peer fail, sends SIGTERM
+            time.sleep(0.1)
         os._exit(1)
     return loss

@@ -52,7 +52,7 @@ class Result:
         return self.stdout + self.stderr
 
 
-def run(args, expect=0, env=None, cwd=ROOT, timeout=600, fresh=False):
+def run(args, expect=0, env=None, cwd=ROOT, timeout=300, fresh=False):
     """Run a project script (['train.py', '--x=1'], a path to one, or a whole command such as torchrun's) as a
     user would; returns a Result and asserts its exit code is expect (None: any)."""
     args = [str(a) for a in args]
@@ -62,13 +62,36 @@ def run(args, expect=0, env=None, cwd=ROOT, timeout=600, fresh=False):
         r = _run_here(args, cwd)
     else:
         cmd = args if args[0] == sys.executable else [sys.executable] + args
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, **(env or {})),
-                           timeout=timeout)
-        r = Result(args, p.returncode, p.stdout, p.stderr)
+        r = _run_process(cmd, args, cwd, env, timeout)
     if expect is not None and r.returncode != expect:
         raise AssertionError(f"{args} exited {r.returncode}, not {expect}\nstdout:\n{r.stdout[-3000:]}\n"
                              f"stderr:\n{r.stderr[-3000:]}")
     return r
+
+
+def _run_process(cmd, args, cwd, env, timeout):
+    """A subprocess in a session of its own, so that a timeout ends all of it (torchrun's workers too) after
+    every Python in it has printed its threads' stacks (PYTHONFAULTHANDLER, SIGABRT): a hang in CI says where."""
+    env = dict(os.environ, PYTHONFAULTHANDLER='1', **(env or {}))
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         start_new_session=True)
+    try:
+        stdout, stderr = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(p, signal.SIGABRT)
+        try:
+            stdout, stderr = p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            kill_group(p, signal.SIGKILL)
+            stdout, stderr = p.communicate()
+        raise AssertionError(f"{args} did not finish in {timeout} s; killed with its whole process group\n"
+                             f"stdout:\n{stdout[-6000:]}\nstderr:\n{stderr[-12000:]}") from None
+    return Result(args, p.returncode, stdout, stderr)
+
+
+def kill_group(p, sig):
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(p.pid, sig)
 
 
 def _run_here(args, cwd):
@@ -131,7 +154,9 @@ def train_cmd(*args):
 
 
 def torchrun_cmd(nproc, *args, launcher=('--standalone',)):
-    return TORCHRUN + list(launcher) + [f'--nproc-per-node={nproc}', 'train.py'] + TINY + list(args)
+    # --dist_timeout: a rank whose peer hangs fails in a minute instead of waiting out the subprocess timeout
+    return (TORCHRUN + list(launcher) + [f'--nproc-per-node={nproc}', 'train.py'] + TINY + ['--dist_timeout=60']
+            + list(args))
 
 
 def popen(cmd, **kw):
