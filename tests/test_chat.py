@@ -252,7 +252,7 @@ def test_sft_from_gpt2_folder_resumes_exactly(sft, chat_en, gpt2_folder, tmp_pat
     half = str(tmp_path / 'half')
     run(['train.py', f'--dataset={chat_en}', f'--init_from={gpt2_folder}', f'--out_dir={half}',
            '--max_iters=2'] + TRAIN_TINY)
-    log = run(['train.py', f'--dataset={chat_en}', '--init_from=resume', f'--out_dir={half}',
+    run(['train.py', f'--dataset={chat_en}', '--init_from=resume', f'--out_dir={half}',
                     '--max_iters=4'] + TRAIN_TINY).out
     a, b = ckpt(sft), ckpt(half)
     assert a['model_args']['vocab_size'] == 50304 and a['iter_num'] == b['iter_num'] == 5
