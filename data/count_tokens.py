@@ -76,6 +76,9 @@ for d in args.dirs:
                 note, bad = note + "  MISMATCH: sha256 differs from summary.json", bad + 1
         print(f"{path}: {n:,} tokens ({dtype.name}){note}")
     extra = f", largest id {top:,}" if args.verify else ''
+    vocab = s.get('vocab_size') if isinstance(s, dict) else None
+    if args.verify and isinstance(vocab, int) and top >= vocab:  # an id past the vocabulary breaks train.py
+        extra, bad = extra + f"  MISMATCH: ids reach {top:,} but vocab_size is {vocab:,}", bad + 1
     kind = f", tokenizer {s['tokenizer']}" + (f" ({s['tokenizer_file']}, vocab {s['vocab_size']:,})"
                                                if s['tokenizer'] == 'trained' else '') if s else ' (no summary.json)'
     print(f"{d}: {total:,} tokens{extra}{kind}")

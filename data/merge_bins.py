@@ -26,7 +26,7 @@ p.add_argument('--out_dir', required=True)
 p.add_argument('--overwrite', action='store_true', help='replace a dataset already in --out_dir')
 args = p.parse_args()
 
-if os.path.abspath(args.out_dir) in map(os.path.abspath, args.dirs):
+if os.path.realpath(args.out_dir) in map(os.path.realpath, args.dirs):  # realpath: a symlink is its target
     fail("--out_dir must not be one of the inputs")
 hold(args.out_dir, 'merge_bins.py')  # one writer per dataset folder
 if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:

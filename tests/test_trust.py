@@ -65,3 +65,35 @@ def test_symlinked_lock_is_refused_and_its_target_kept(tmp_path):
         lock.hold(str(out), 'train.py')
     assert e.value.code == 2
     assert important.read_text() == 'keep me\n'
+
+
+def test_count_tokens_verify_compares_the_largest_id_with_vocab_size(shakespeare_char, tmp_path):
+    """A dataset whose ids pass its vocab_size (65 characters, an id 64,000 written in) fails --verify, exit 1."""
+    import json
+    import shutil
+    import numpy as np
+    from harness import run
+    d = tmp_path / 'ds'
+    shutil.copytree(shakespeare_char, d)
+    ids = np.memmap(d / 'val.bin', dtype=np.uint16, mode='r+')
+    ids[0] = 64000
+    ids.flush()
+    del ids
+    s = json.loads((d / 'summary.json').read_text())
+    from nanogpt.dataset import file_stats
+    _, s['val_sha256'], _ = file_stats(str(d / 'val.bin'), np.dtype(np.uint16))
+    (d / 'summary.json').write_text(json.dumps(s))
+    r = run(['data/count_tokens.py', str(d), '--verify'], expect=1)
+    assert 'MISMATCH: ids reach 64,000 but vocab_size is 65' in r.out
+
+
+def test_merge_bins_refuses_an_out_dir_that_links_to_an_input(shakespeare_char, tmp_path):
+    import shutil
+    from harness import run
+    a = tmp_path / 'a'
+    shutil.copytree(shakespeare_char, a)
+    before = (a / 'train.bin').read_bytes()
+    os.symlink(a, tmp_path / 'link')
+    r = run(['data/merge_bins.py', str(a), str(a), f'--out_dir={tmp_path / "link"}', '--overwrite'], expect=2)
+    assert '--out_dir must not be one of the inputs' in r.out
+    assert (a / 'train.bin').read_bytes() == before
