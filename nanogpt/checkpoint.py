@@ -101,7 +101,9 @@ def load_checkpoint(out_dir, map_location='cpu'):
     strips torch.compile's '_orig_mod.' prefix from parameter names."""
     path = out_dir if out_dir.endswith('.pt') else os.path.join(out_dir, CKPT_NAME)
     if not os.path.exists(path):
-        fail(f"no checkpoint at {path}; train one first, check --out_dir, or use --init_from=auto")
+        # --init_from=auto is train.py's (start or resume); sample.py, eval.py and chat.py only read
+        auto = ", or use --init_from=auto" if os.path.basename(sys.argv[0]) == 'train.py' else ''
+        fail(f"no checkpoint at {path}; train one first or check --out_dir{auto}")
     try:
         with torch.serialization.safe_globals(_NUMPY_ARRAY):
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)

@@ -218,8 +218,12 @@ def wandb_offline_unless_key():
 
 if __name__ == '__main__':
     exit_on_bad_input()
-    if len(sys.argv) != 2:
-        fail("usage: python -m nanogpt.runlog OUT_DIR_OR_LOG > log.csv")
+    if len(sys.argv) != 2 or sys.argv[1] in ('-h', '--help'):
+        asked = len(sys.argv) == 2  # --help: to stdout, exit 0; a wrong call: to stderr, exit 2
+        print("usage: python -m nanogpt.runlog OUT_DIR_OR_LOG > log.csv\n"
+              "writes a run's log.jsonl (every row of every resume) as CSV to stdout",
+              file=sys.stdout if asked else sys.stderr)
+        sys.exit(0 if asked else 2)
     _, rows = read_log(sys.argv[1])
     extra = sorted({k for r in rows for k in r if k not in COLUMNS})
     w = csv.DictWriter(sys.stdout, COLUMNS + extra, extrasaction='ignore')

@@ -1,0 +1,29 @@
+"""A newcomer's small stumbles: help that helps, advice that fits the script it comes from."""
+import subprocess
+import sys
+
+from harness import ROOT, run
+
+
+def test_runlog_help_is_help_not_a_folder():
+    p = subprocess.run([sys.executable, '-m', 'nanogpt.runlog', '--help'], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith('usage: python -m nanogpt.runlog')
+    p = subprocess.run([sys.executable, '-m', 'nanogpt.runlog'], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 2 and 'usage:' in p.stderr
+
+
+def test_sample_without_checkpoint_does_not_suggest_init_from(tmp_path):
+    for script in ('sample.py', 'eval.py'):
+        r = run([script, f'--out_dir={tmp_path}', '--device=cpu'], expect=2)
+        assert 'no checkpoint at' in r.out and '--init_from' not in r.out, r.out
+
+
+def test_train_resume_without_checkpoint_still_suggests_auto(shakespeare_char, tmp_path):
+    r = run(['train.py', '--dataset=shakespeare_char', '--device=cpu', f'--out_dir={tmp_path}',
+             '--init_from=resume'], expect=2)
+    assert 'no checkpoint at' in r.out and '--init_from=auto' in r.out
+
+
+def test_tokenizer_folder_from_the_readme_is_ignored_by_git():
+    p = subprocess.run(['git', 'check-ignore', 'tok/zh32k/tokenizer.json'], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0
