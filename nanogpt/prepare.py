@@ -45,8 +45,7 @@ def is_val(text, index, split):
     rule, arg = split
     if rule == 'every':
         return index % arg == arg - 1
-    h = int.from_bytes(hashlib.blake2b(text.encode('utf-8'), digest_size=8).digest(), 'little')
-    return h < arg * 2 ** 64
+    return _hash(text) < arg * 2 ** 64
 
 
 _W = {}  # per-process tokenizer state, set by _init_worker
@@ -109,8 +108,8 @@ def _shards(documents, drop_empty_lines, shard_chars):
         nbytes += n
         if drop_empty_lines:
             text = drop_empty(text)
-        if not text:
-            continue  # an empty document would add a bare separator
+        if not text.strip():
+            continue  # an empty (or whitespace-only) document would add a bare separator
         docs.append(text)
         size += len(text)
         if size >= shard_chars:
@@ -231,10 +230,12 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
 
     if not append:  # too few documents for a val split: say so before tokenizing them all
         need = split[1] if split[0] == 'every' else 2
-        nonempty = (t for t, _ in documents() if (drop_empty(t) if drop_empty_lines else t))
+        nonempty = (t for t, _ in documents() if (drop_empty(t) if drop_empty_lines else t).strip())
         have = sum(1 for _ in itertools.islice(nonempty, need))
         if 0 < have < need:
             too_few_documents('val', split, have)
+        if split[0] == 'hash':
+            split = small_corpus_split(documents, drop_empty_lines, split)
     chars, vocab_size = _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base, trained)
     dtype = token_dtype(vocab_size)
     if append and dtype.name != base['dtype']:
@@ -266,6 +267,30 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
     ntok = (state['train'] + state['val'] - start) // dtype.itemsize
     print(f"tokenized {ntok:,} tokens in {elapsed:.1f}s ({ntok / max(elapsed, 1e-9):,.0f} tokens/s)")
     return summary
+
+
+def _hash(text):
+    return int.from_bytes(hashlib.blake2b(text.encode('utf-8'), digest_size=8).digest(), 'little')
+
+
+def small_corpus_split(documents, drop_empty_lines, split, limit=10_000):
+    """A corpus of a few documents can leave val (or train) empty under the hash rule; when the whole corpus is
+    under limit documents and that happens, move the threshold so that exactly the document with the lowest hash
+    goes to val (or the highest stays in train). Still the hash rule: deterministic, by text alone."""
+    texts = (drop_empty(t) if drop_empty_lines else t for t, _ in documents())
+    hashes = sorted(_hash(t) for t in itertools.islice((t for t in texts if t.strip()), limit + 1))
+    if len(hashes) < 2 or len(hashes) > limit:
+        return split
+    threshold = split[1] * 2 ** 64
+    if hashes[0] < threshold <= hashes[-1]:
+        return split
+    where = 'val' if hashes[0] >= threshold else 'train'
+    lo, hi = hashes[:2] if where == 'val' else hashes[-2:]
+    f = (lo + hi) / 2 / 2 ** 64  # midway between two hashes: a float's rounding cannot move a document across
+    print(f"only {len(hashes):,} documents and none went to {where} at a val fraction of {split[1]:g}: the split "
+          f"threshold moves to {f:.6g}, so {where} gets the one document whose hash is "
+          f"{'lowest' if where == 'val' else 'highest'}")
+    return ('hash', f)
 
 
 def too_few_documents(s, split, n):

@@ -36,7 +36,7 @@ def expected(docs, fraction, drop_empty_lines=False):
     for d in docs:
         if drop_empty_lines:
             d = ''.join(line for line in d.splitlines(keepends=True) if line.strip())
-        if d:
+        if d.strip():  # empty and whitespace-only documents are skipped
             out['val' if in_val(d, fraction) else 'train'] += enc().encode_ordinary(d) + [EOT]
     return {k: np.array(v, dtype=np.uint16).tobytes() for k, v in out.items()}
 

@@ -27,3 +27,22 @@ def test_train_resume_without_checkpoint_still_suggests_auto(shakespeare_char, t
 def test_tokenizer_folder_from_the_readme_is_ignored_by_git():
     p = subprocess.run(['git', 'check-ignore', 'tok/zh32k/tokenizer.json'], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0
+
+
+def test_a_few_documents_still_get_a_val_split(tmp_path):
+    """4 documents at the default --val_fraction (0.01): the hash rule would leave val empty; the lowest-hash
+    document goes to val instead, said in one line, and the split is the same on a rerun. A whitespace-only
+    file is skipped like an empty one."""
+    import json
+    src = tmp_path / 'src'
+    src.mkdir()
+    for i in range(4):
+        (src / f'd{i}.txt').write_text(f"document number {i} about things and stuff\n")
+    (src / 'blank.txt').write_text('  \n\n')
+    outs = []
+    for name in ('a', 'b'):
+        r = run(['data/prepare_local.py', str(src), f'--out_dir={tmp_path / name}'])
+        assert 'val gets the one document whose hash is lowest' in r.out
+        outs.append(json.loads((tmp_path / name / 'summary.json').read_text()))
+    assert outs[0]['documents'] == 4 and outs[0]['val_tokens'] > 0 and outs[0]['train_tokens'] > 0
+    assert outs[0]['val_sha256'] == outs[1]['val_sha256']
