@@ -11,6 +11,7 @@ exchanges are dropped, with a message, and the rest is computed again.
 """
 
 import contextlib
+import re
 import sys
 
 import torch
@@ -106,18 +107,25 @@ if prompt:
     sys.exit(0)
 
 interactive = sys.stdin.isatty()
+COMMANDS = {'/reset': "forget the conversation and start over (the --system prompt stays)",
+            '/quit': "end the chat (Ctrl-D does too)", '/help': "list these commands"}
 if interactive:
-    print(f"chatting with {out_dir} (context {block} tokens). /reset starts over, /quit or Ctrl-D ends.")
+    print(f"chatting with {out_dir} (context {block} tokens). /help lists the commands.")
 while True:
     try:
         message = input('> ' if interactive else '')
     except (EOFError, KeyboardInterrupt):
         break
-    if message.strip() == '/quit':
+    command = message.strip()
+    if command == '/quit':
         break
-    if message.strip() == '/reset':
+    if command == '/reset':
         del history[1 if system else 0:]
         answerer.forget()
-        continue
-    if message.strip():
+        print("[conversation reset" + ("; the system prompt stays]" if system else "]"), file=sys.stderr, flush=True)
+    elif command == '/help':
+        print('\n'.join(f"  {c:<7} {what}" for c, what in COMMANDS.items()), file=sys.stderr, flush=True)
+    elif re.fullmatch(r'/\w+', command):  # a lone /word is a mistyped command, not a message for the model
+        print(f"[unknown command {command}; /help lists the commands]", file=sys.stderr, flush=True)
+    elif command:
         reply(message)

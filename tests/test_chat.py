@@ -310,6 +310,18 @@ def test_chat_interactive_outgrows_context(sft):
     assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith('error: --prompt is too long')
 
 
+def test_chat_commands_answer_and_unknown_ones_are_refused(sft):
+    """/help lists the commands, /reset says it reset, a mistyped /hepl is refused and never reaches the model."""
+    import subprocess
+    p = subprocess.run([sys.executable, 'chat.py', f'--out_dir={sft}', '--device=cpu', '--system=Be brief.'],
+                       input='/help\n/reset\n/hepl\n/quit\n', capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert '/reset' in p.stderr and 'list these commands' in p.stderr
+    assert '[conversation reset; the system prompt stays]' in p.stderr
+    assert '[unknown command /hepl; /help lists the commands]' in p.stderr
+    assert p.stdout == ''  # no answer was generated
+
+
 def test_chat_data_refusals(chat_en, tmp_path, capsys):
     data_dir = os.path.join(ROOT, 'data', chat_en)
     with bad_input() as e:
