@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from configurator import configure
 from model import GPT2_NAMES, GPT, GPTConfig
 from nanogpt import parallel, resume, stopping
+from nanogpt.advice import run_notes
 from nanogpt.chat import ChatData
 from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape, has_checkpoint, init_weights,
                                 prepare_out_dir, restore_rng)
@@ -247,6 +248,11 @@ model.to(device)
 # a GradScaler only for float16; with bf16 or fp32 it is a no-op
 scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16' and device_type == 'cuda'))
 
+if master_process:
+    shape = model.config
+    for line in run_notes(device_type, gradient_accumulation_steps, batch_size, block_size,
+                          shape.n_layer, shape.n_embd, shape.vocab_size, fsdp, ddp):
+        print(line)
 fsdp = fsdp and ddp  # one process has nothing to shard over
 if fsdp:  # before the optimizer, which then holds the shards
     model = parallel.shard(model, device_type, dtype, compile)

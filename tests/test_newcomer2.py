@@ -46,3 +46,19 @@ def test_a_few_documents_still_get_a_val_split(tmp_path):
         outs.append(json.loads((tmp_path / name / 'summary.json').read_text()))
     assert outs[0]['documents'] == 4 and outs[0]['val_tokens'] > 0 and outs[0]['train_tokens'] > 0
     assert outs[0]['val_sha256'] == outs[1]['val_sha256']
+
+
+def test_startup_notes_for_runs_sized_for_another_machine(shakespeare_char, tmp_path):
+    """nanoGPT's 40 accumulation steps on a CPU, a GPT-2-wide head on a tiny model, --fsdp=True without
+    torchrun: each said once at start-up; the run itself is unchanged."""
+    from nanogpt.advice import run_notes
+    r = run(['train.py', '--dataset=shakespeare_char', '--device=cpu', '--compile=False', '--n_layer=1',
+             '--n_head=2', '--n_embd=32', '--block_size=32', '--batch_size=2', '--max_iters=0', '--eval_iters=1',
+             '--fsdp=True', f'--out_dir={tmp_path}'])
+    assert 'note: each iteration is 40 micro-steps of 2 x 32 tokens' in r.out
+    assert 'note: --fsdp=True needs torchrun' in r.out
+    head = run_notes('cpu', 1, 12, 64, 2, 64, 50304, False, False)
+    assert len(head) == 1 and 'output layer is 97% of the model' in head[0]
+    assert run_notes('cpu', 1, 12, 64, 4, 128, 65, False, False) == []  # the README's CPU recipe: nothing to say
+    assert run_notes('cuda', 40, 12, 1024, 12, 768, 50304, True, True) == [
+        "FSDP: on (weights, gradients and optimizer state sharded across the ranks)"]
