@@ -11,7 +11,6 @@ DDP across 2 nodes (run on each, with its --node_rank):
 $ torchrun --nproc_per_node=8 --nnodes=2 --node_rank=0 --master_addr=123.456.123.456 --master_port=1234 train.py
 """
 
-import gc
 import math
 import os
 import sys
@@ -442,10 +441,14 @@ if local_iter_num > 0 and not nonfinite:  # a final checkpoint, also when preemp
     save('stopped by a signal' if stop else 'end of training')
 if ddp:
     dist.barrier()  # nobody leaves while rank 0 still writes
-    dist.destroy_process_group()
-    # DDP still holds the process group: free it now, so that its gloo threads finish before Python's
-    # teardown, where a thread that needs the GIL aborts the process
-    del model
-    gc.collect()
+    # Then leave without tearing down the process group. A gloo thread may still be releasing a
+    # finished all_gather's tensors, which needs the GIL: destroying the group from Python (it joins
+    # that thread holding the GIL) deadlocked, and Python's own teardown aborted. All is written now.
+    if wandb_log and master_process:
+        import wandb
+        wandb.finish()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(stopping.NONFINITE_EXIT if nonfinite else 0)
 if nonfinite:
     sys.exit(stopping.NONFINITE_EXIT)
