@@ -208,10 +208,11 @@ elif init_from == 'resume':
     if master_process:
         print(f"Resuming training from {out_dir}")  # and resume.report() below says what is continued
     checkpoint = parallel.load_resume(out_dir)  # ckpt.pt, or the sharded ckpt.dcp of an FSDP run when newer
-    if checkpoint.get('config', {}).get('tokenizer_sha256') != config.get('tokenizer_sha256'):
+    was, now = checkpoint.get('config', {}).get('tokenizer_sha256'), config.get('tokenizer_sha256')
+    if was != now:
+        name = lambda sha: f"trained, sha256 {str(sha)[:12]}..." if sha else 'GPT-2 BPE or characters'
         fail(f"{out_dir}/ckpt.pt was trained on another tokenization than data/{dataset}'s "
-             f"(tokenizer sha256 {checkpoint.get('config', {}).get('tokenizer_sha256')} vs {config.get('tokenizer_sha256')}); "
-             f"resume on the dataset it was trained on")
+             f"({name(was)} vs {name(now)}); resume on the dataset it was trained on")
     # the model's shape comes from the checkpoint; asking for another one is an error
     check_shape(checkpoint, dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias), shape_defaults)
     for k in SHAPE_KEYS:

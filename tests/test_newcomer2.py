@@ -75,3 +75,14 @@ def test_dataset_hint_says_when_the_suggestion_is_not_prepared(capsys):
         dataset_dir('tinystorie')
     assert e.value.code == 2
     assert '--dataset=tinystories (prepare it first: python data/tinystories/prepare.py)?' in capsys.readouterr().err
+
+
+def test_resume_on_another_tokenization_names_both(shakespeare_char, tmp_path):
+    import torch
+    from harness import TINY
+    run(['train.py', *TINY, f'--out_dir={tmp_path}', '--max_iters=2'])
+    ck = torch.load(tmp_path / 'ckpt.pt', weights_only=False)
+    ck['config']['tokenizer_sha256'] = 'a' * 64
+    torch.save(ck, tmp_path / 'ckpt.pt')
+    r = run(['train.py', *TINY, f'--out_dir={tmp_path}', '--init_from=resume', '--max_iters=4'], expect=2)
+    assert '(trained, sha256 aaaaaaaaaaaa... vs GPT-2 BPE or characters)' in r.out
