@@ -12,7 +12,7 @@ import torch
 from configurator import configure
 from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
 from nanogpt.dataset import data_dir_of
-from nanogpt.device import setup
+from nanogpt.device import default_dtype, setup
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.sampling import check_sampling
 from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
@@ -33,7 +33,7 @@ stop_at_eot = False  # end a sample at <|endoftext|> (GPT-2 tokenizer), without 
 window_shift = None  # past block_size tokens drop this many oldest at once; None: block_size // 8; 1: as nanoGPT, slow
 seed = 1337
 device = 'cuda' if torch.cuda.is_available() else 'cpu'  # 'cpu', 'cuda', 'cuda:0', 'mps'
-dtype = ('bfloat16' if torch.cuda.is_bf16_supported() else 'float16') if torch.cuda.is_available() else 'float32'
+dtype = default_dtype()  # bfloat16 or float16 on a GPU, float32 on a CPU
 compile = False  # use PyTorch 2.0 to compile the model to be faster
 # -----------------------------------------------------------------------------
 configure(globals(), nullable=('top_k', 'window_shift'))
