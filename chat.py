@@ -22,7 +22,7 @@ from nanogpt.checkpoint import build_model, load_checkpoint
 from nanogpt.dataset import data_dir_of, load_summary
 from nanogpt.device import default_dtype, setup
 from nanogpt.errors import exit_on_bad_input, fail, warn
-from nanogpt.sampling import check_sampling
+from nanogpt.sampling import TextStream, check_sampling
 from nanogpt.tokenizer import CHAT_TOKENS, dataset_tokenizer
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
@@ -84,16 +84,12 @@ def reply(message):
     if dropped:
         print(f"[the conversation outgrew the model's context of {block} tokens: the oldest {dropped} exchange(s) "
               f"are forgotten]", file=sys.stderr, flush=True)
-    answer, pending = [], []
+    answer, stream = [], TextStream(tok)
     with ctx:
         for t in answerer.answer([i for turn in history for i in turn] + user):
             answer.append(t)
-            pending.append(t)
-            text = tok.decode(pending)
-            if not text.endswith('\ufffd'):  # a BPE token can hold part of a character: wait for the rest
-                print(text, end='', flush=True)
-                pending = []
-    print(tok.decode(pending), flush=True)
+            stream.add(t)  # printed as it comes, whole characters only
+    stream.close(flush=True)
     if answerer.cut:
         print(f"[the answer was cut: the conversation filled the model's context of {block} tokens]",
               file=sys.stderr, flush=True)
