@@ -20,9 +20,9 @@ from configurator import configure
 from nanogpt.chat import Answerer, check_chat_tokenizer, render
 from nanogpt.checkpoint import build_model, load_checkpoint
 from nanogpt.dataset import data_dir_of, load_summary
-from nanogpt.device import setup
+from nanogpt.device import default_dtype, setup
 from nanogpt.errors import exit_on_bad_input, fail, warn
-from nanogpt.sampling import check_sampling
+from nanogpt.sampling import TextStream, check_sampling
 from nanogpt.tokenizer import CHAT_TOKENS, dataset_tokenizer
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
@@ -37,7 +37,7 @@ top_k = 200  # retain only the top_k most likely tokens (None: all)
 top_p = 1.0  # nucleus sampling: the fewest most likely tokens whose probabilities sum to top_p (1.0: all)
 seed = 1337
 device = 'cuda' if torch.cuda.is_available() else 'cpu'
-dtype = ('bfloat16' if torch.cuda.is_bf16_supported() else 'float16') if torch.cuda.is_available() else 'float32'
+dtype = default_dtype()  # bfloat16 or float16 on a GPU, float32 on a CPU
 # -----------------------------------------------------------------------------
 with contextlib.redirect_stdout(sys.stderr):  # stdout is the answers only (--prompt, for scripts)
     configure(globals(), nullable=('top_k',))
@@ -84,16 +84,12 @@ def reply(message):
     if dropped:
         print(f"[the conversation outgrew the model's context of {block} tokens: the oldest {dropped} exchange(s) "
               f"are forgotten]", file=sys.stderr, flush=True)
-    answer, pending = [], []
+    answer, stream = [], TextStream(tok)
     with ctx:
         for t in answerer.answer([i for turn in history for i in turn] + user):
             answer.append(t)
-            pending.append(t)
-            text = tok.decode(pending)
-            if not text.endswith('\ufffd'):  # a BPE token can hold part of a character: wait for the rest
-                print(text, end='', flush=True)
-                pending = []
-    print(tok.decode(pending), flush=True)
+            stream.add(t)  # printed as it comes, whole characters only
+    stream.close(flush=True)
     if answerer.cut:
         print(f"[the answer was cut: the conversation filled the model's context of {block} tokens]",
               file=sys.stderr, flush=True)

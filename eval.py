@@ -23,7 +23,6 @@ times the forward passes). Then
 
 import math
 import os
-import sys
 
 import numpy as np
 import torch
@@ -82,89 +81,102 @@ if not dataset:
     fail("no dataset to evaluate on: pass --dataset=NAME (a prepared data/NAME)")
 model.eval()
 model.to(device)
-B = block_size or model.config.block_size
-if B > model.config.block_size:
-    fail(f"block_size={B} is larger than the model's {model.config.block_size}; use --block_size={model.config.block_size} or less")
-k = window_shift or B
-if not 1 <= k <= B:
-    fail(f"window_shift must be between 1 and the window's {B} tokens (0 for {B}), not {window_shift}")
+window = block_size or model.config.block_size  # the rule's B
+if window > model.config.block_size:
+    fail(f"block_size={window} is larger than the model's {model.config.block_size}; "
+         f"use --block_size={model.config.block_size} or less")
+shift = window_shift or window  # the rule's k
+if not 1 <= shift <= window:
+    fail(f"window_shift must be between 1 and the window's {window} tokens (0 for {window}), not {window_shift}")
+source = out_dir if init_from == 'resume' else init_from  # the model, as the report names it
 
-# data and the byte length of each token id
-data_dir = dataset_dir(dataset, splits=(split,), source=None if dataset_given else f"{out_dir}/ckpt.pt")
-if (load_summary(data_dir) or {}).get('kind') == 'chat':
-    # whole conversations, as train.py saw them: the loss over every assistant token (their mean, token-weighted),
-    # and how many answers greedy generation gets exactly right given the conversation before them
-    chat_data = ChatData(data_dir, bin_dtype(data_dir), B)
+
+def evaluate_chat(data_dir):
+    """Whole conversations, as train.py saw them: the loss over every assistant token (their mean,
+    token-weighted), and how many answers greedy generation gets exactly right given the conversation
+    before them. Prints the numbers and returns the log row."""
+    chat_data = ChatData(data_dir, bin_dtype(data_dir), window)
     tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
     with torch.no_grad(), ctx:
         loss, n_targets = assistant_loss(model, chat_data, split, batch_size)
         exact, n_answers = greedy_answers(model, tok, chat_data, split, max_answers or None)
-    print(f"{out_dir if init_from == 'resume' else init_from} on {dataset} {split} "
+    print(f"{source} on {dataset} {split} "
           f"({chat_data.conversations(split):,} conversations, {n_targets:,} assistant tokens):")
     print(f"assistant loss {loss:.4f}, exact greedy answers {exact}/{n_answers} = {exact / max(n_answers, 1):.1%}")
-    path = append_row((os.path.dirname(out_dir) or '.') if out_dir.endswith('.pt') else out_dir,
-                      {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'split': split,
-                       'assistant_loss': loss, 'n_tokens': n_targets, 'exact_answers': exact,
-                       'answers': n_answers, 'dataset': dataset, 'model': out_dir, 'block_size': B, 'dtype': dtype},
-                      config)
-    print(f"appended to {path}")
-    sys.exit(0)
-val_path = os.path.join(data_dir, f'{split}.bin')
-val = np.memmap(val_path, dtype=bin_dtype(data_dir), mode='r')
-N = len(val)
-if N < 2:
-    fail(f"{val_path} holds {N} tokens; at least 2 are needed to predict one")
-# the dataset's tokenizer: exits 2 when its tokenizer.json is missing or not the one the model was trained with
-tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
-byte_len = np.array([len(tok.token_bytes(i)) for i in range(tok.vocab_size)], dtype=np.int64)
-# the model must have been trained on this tokenization, or its ids mean other things
-V = model.config.vocab_size
-if isinstance(tok, CharTokenizer) and V != tok.vocab_size:
-    fail(f"{data_dir} is character-level with {tok.vocab_size} ids but the model has {V}: "
-         f"it was trained on another dataset; pass that one with --dataset")
-if tokenizer_sha256 is None and not isinstance(tok, (CharTokenizer, GPT2Tokenizer)):
-    fail(f"{data_dir} has a trained tokenizer's ids but the model was not trained on them; "
-         f"pass the dataset the model was trained on with --dataset")
-if isinstance(tok, GPT2Tokenizer) and V < GPT2_VOCAB:
-    fail(f"{data_dir} is GPT-2 BPE but the model has only {V} ids: it was trained on a character-level "
-         f"dataset; pass that one with --dataset")
-top = int(val.max())
-if top >= min(V, len(byte_len)):
-    fail(f"{val_path} has token id {top}, beyond the model's or the tokenizer's vocabulary; prepare it again")
-n_pred = N - 1
-n_bytes = int(byte_len[val[1:]].sum())
-if n_bytes == 0:
-    fail(f"the text of {val_path} is empty (0 bytes), bits per byte are undefined")
+    return {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'split': split,
+            'assistant_loss': loss, 'n_tokens': n_targets, 'exact_answers': exact,
+            'answers': n_answers, 'dataset': dataset, 'model': out_dir, 'block_size': window, 'dtype': dtype}
 
-# windows (start, length, first counted prediction); those of one length go in batches of batch_size
-windows = [(s, min(B, n_pred - s), 0 if s == 0 else B - k) for s in [0] + list(range(k, n_pred - B + k, k))]
-batches = []
-for w in windows:
-    if batches and len(batches[-1]) < batch_size and batches[-1][0][1] == w[1]:
-        batches[-1].append(w)
-    else:
-        batches.append([w])
-nll = 0.0  # total nats, summed in float64 on the host
-with torch.no_grad(), tqdm(total=n_pred, unit='tok', desc=f"{dataset} {split}") as bar:
-    for batch in batches:
-        T = batch[0][1]
-        x = torch.from_numpy(np.stack([val[s:s + T] for s, _, _ in batch]).astype(np.int64)).to(device)
-        y = torch.from_numpy(np.stack([val[s + 1:s + 1 + T] for s, _, _ in batch]).astype(np.int64)).to(device)
-        with ctx:
-            logits, _ = model(x, y)  # with targets the model gives every position's logits
-        token_nll = F.cross_entropy(logits.float().view(-1, V), y.view(-1), reduction='none').view(len(batch), T)
-        counted = torch.arange(T, device=device)[None, :] >= torch.tensor([f for _, _, f in batch], device=device)[:, None]
-        nll += token_nll[counted].double().sum().item()
-        bar.update(int(counted.sum()))
 
-loss = nll / n_pred
-ppl = math.exp(loss)
-bpb = nll / (math.log(2) * n_bytes)
-source = out_dir if init_from == 'resume' else init_from
-print(f"{source} on {dataset} {split} ({n_pred:,} tokens predicted, {n_bytes:,} bytes, windows of {B} sliding by {k}):")
-print(f"loss {loss:.4f}, perplexity {ppl:.4f}, bits per byte {bpb:.4f}")
-path = append_row(log_dir, {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'val_loss': loss,
-                            'perplexity': ppl, 'bpb': bpb, 'n_tokens': n_pred, 'n_bytes': n_bytes,
-                            'dataset': dataset, 'model': source, 'block_size': B, 'window_shift': k,
-                            'dtype': dtype}, config)
+def evaluate_tokens(data_dir):
+    """The rule in the docstring above: loss, perplexity and bits per byte over the split's tokens.
+    Prints the numbers and returns the log row."""
+    val_path = os.path.join(data_dir, f'{split}.bin')
+    val = np.memmap(val_path, dtype=bin_dtype(data_dir), mode='r')
+    n_tokens = len(val)  # the rule's N
+    if n_tokens < 2:
+        fail(f"{val_path} holds {n_tokens} tokens; at least 2 are needed to predict one")
+    # the dataset's tokenizer: exits 2 when its tokenizer.json is missing or not the model's
+    tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
+    byte_len = np.array([len(tok.token_bytes(i)) for i in range(tok.vocab_size)], dtype=np.int64)
+    # the model must have been trained on this tokenization, or its ids mean other things
+    vocab = model.config.vocab_size
+    if isinstance(tok, CharTokenizer) and vocab != tok.vocab_size:
+        fail(f"{data_dir} is character-level with {tok.vocab_size} ids but the model has {vocab}: "
+             f"it was trained on another dataset; pass that one with --dataset")
+    if tokenizer_sha256 is None and not isinstance(tok, (CharTokenizer, GPT2Tokenizer)):
+        fail(f"{data_dir} has a trained tokenizer's ids but the model was not trained on them; "
+             f"pass the dataset the model was trained on with --dataset")
+    if isinstance(tok, GPT2Tokenizer) and vocab < GPT2_VOCAB:
+        fail(f"{data_dir} is GPT-2 BPE but the model has only {vocab} ids: it was trained on a character-level "
+             f"dataset; pass that one with --dataset")
+    top = int(val.max())
+    if top >= min(vocab, len(byte_len)):
+        fail(f"{val_path} has token id {top}, beyond the model's or the tokenizer's vocabulary; prepare it again")
+    n_pred = n_tokens - 1
+    n_bytes = int(byte_len[val[1:]].sum())
+    if n_bytes == 0:
+        fail(f"the text of {val_path} is empty (0 bytes), bits per byte are undefined")
+
+    # windows (start, length, first counted prediction); those of one length go in batches of batch_size
+    starts = [0] + list(range(shift, n_pred - window + shift, shift))
+    windows = [(s, min(window, n_pred - s), 0 if s == 0 else window - shift) for s in starts]
+    batches = []
+    for w in windows:
+        if batches and len(batches[-1]) < batch_size and batches[-1][0][1] == w[1]:
+            batches[-1].append(w)
+        else:
+            batches.append([w])
+    nll = 0.0  # total nats, summed in float64 on the host
+    with torch.no_grad(), tqdm(total=n_pred, unit='tok', desc=f"{dataset} {split}") as bar:
+        for batch in batches:
+            T = batch[0][1]
+            x = torch.from_numpy(np.stack([val[s:s + T] for s, _, _ in batch]).astype(np.int64)).to(device)
+            y = torch.from_numpy(np.stack([val[s + 1:s + 1 + T] for s, _, _ in batch]).astype(np.int64)).to(device)
+            with ctx:
+                logits, _ = model(x, y)  # with targets the model gives every position's logits
+            token_nll = F.cross_entropy(logits.float().view(-1, vocab), y.view(-1), reduction='none')
+            first = torch.tensor([f for _, _, f in batch], device=device)
+            counted = torch.arange(T, device=device)[None, :] >= first[:, None]
+            nll += token_nll.view(len(batch), T)[counted].double().sum().item()
+            bar.update(int(counted.sum()))
+
+    loss = nll / n_pred
+    ppl = math.exp(loss)
+    bpb = nll / (math.log(2) * n_bytes)
+    print(f"{source} on {dataset} {split} ({n_pred:,} tokens predicted, {n_bytes:,} bytes, "
+          f"windows of {window} sliding by {shift}):")
+    print(f"loss {loss:.4f}, perplexity {ppl:.4f}, bits per byte {bpb:.4f}")
+    return {'kind': 'evaluate', 'iter': iter_num, 'tokens': tokens, 'val_loss': loss,
+            'perplexity': ppl, 'bpb': bpb, 'n_tokens': n_pred, 'n_bytes': n_bytes,
+            'dataset': dataset, 'model': source, 'block_size': window, 'window_shift': shift,
+            'dtype': dtype}
+
+
+data_dir = dataset_dir(dataset, splits=(split,), source=None if dataset_given else f"{out_dir}/ckpt.pt")
+if (load_summary(data_dir) or {}).get('kind') == 'chat':
+    row = evaluate_chat(data_dir)
+else:
+    row = evaluate_tokens(data_dir)
+path = append_row(log_dir, row, config)
 print(f"appended to {path}")

@@ -287,6 +287,18 @@ class GPT(nn.Module):
         self.config.block_size = block_size
         self.transformer.wpe.weight = nn.Parameter(self.transformer.wpe.weight[:block_size])
 
+    def pad_vocab(self, vocab_size):
+        """Grow the vocabulary to vocab_size token rows (e.g. GPT-2's for a chat dataset's special
+        tokens). Each new row starts as the mean of the old ones: an embedding like an average token's,
+        and (the output layer shares it) a logit near the average, not a random one that the first
+        steps would have to undo. The old rows and so the old logits are unchanged."""
+        wte = self.transformer.wte
+        old = wte.weight.data
+        new = torch.cat([old, old.mean(dim=0, keepdim=True).expand(vocab_size - old.size(0), -1)])
+        wte.weight = nn.Parameter(new.clone())
+        self.lm_head.weight = wte.weight  # still tied
+        wte.num_embeddings = self.lm_head.out_features = self.config.vocab_size = vocab_size
+
     @classmethod
     def from_pretrained(cls, model_type, override_args=None):
         """GPT-2 weights from Hugging Face: a model name (one of GPT2_NAMES) or a

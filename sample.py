@@ -12,9 +12,9 @@ import torch
 from configurator import configure
 from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
 from nanogpt.dataset import data_dir_of
-from nanogpt.device import setup
+from nanogpt.device import default_dtype, setup
 from nanogpt.errors import exit_on_bad_input, fail
-from nanogpt.sampling import check_sampling
+from nanogpt.sampling import TextStream, check_sampling
 from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
@@ -33,7 +33,7 @@ stop_at_eot = False  # end a sample at <|endoftext|> (GPT-2 tokenizer), without 
 window_shift = None  # past block_size tokens drop this many oldest at once; None: block_size // 8; 1: as nanoGPT, slow
 seed = 1337
 device = 'cuda' if torch.cuda.is_available() else 'cpu'  # 'cpu', 'cuda', 'cuda:0', 'mps'
-dtype = ('bfloat16' if torch.cuda.is_bf16_supported() else 'float16') if torch.cuda.is_available() else 'float32'
+dtype = default_dtype()  # bfloat16 or float16 on a GPU, float32 on a CPU
 compile = False  # use PyTorch 2.0 to compile the model to be faster
 # -----------------------------------------------------------------------------
 configure(globals(), nullable=('top_k', 'window_shift'))
@@ -93,7 +93,7 @@ eot = getattr(tok, 'eot', None) if stop_at_eot else None
 # run generation: all samples in one batch; the first one is printed as its tokens come, the others at the end
 new_ids = [[] for _ in range(num_samples)]
 done = [False] * num_samples
-pending = []  # tokens of the first sample not printed yet: a BPE token can hold part of a character
+stream = TextStream(tok)  # the first sample, printed as it comes
 print(tok.decode(start_ids), end='', flush=True)
 with torch.no_grad(), ctx:
     # ids past the tokenizer's vocabulary (a model padded to 50304) are never drawn
@@ -107,14 +107,10 @@ with torch.no_grad(), ctx:
             else:
                 new_ids[i].append(t)
                 if i == 0:
-                    pending.append(t)
-        text = tok.decode(pending)
-        if pending and not text.endswith('\ufffd'):
-            print(text, end='', flush=True)
-            pending = []
+                    stream.add(t)
         if all(done):
             break
-print(tok.decode(pending))
+stream.close()
 print('---------------')
 for ids in new_ids[1:]:
     print(tok.decode(start_ids + ids))

@@ -25,6 +25,7 @@ from model import GPT, GPTConfig
 from nanogpt.atomicfile import fsync_dir
 from nanogpt.errors import fail
 from nanogpt.lock import hold
+from nanogpt.tokenizer import padded_vocab_size
 
 CKPT_NAME = 'ckpt.pt'
 COMPILE_PREFIX = '_orig_mod.'  # torch.compile's wrapper; checkpoints from elsewhere may carry it
@@ -163,20 +164,8 @@ def load_gpt2(init_from, dropout=0.0, vocab_size=0):
         fail(f"could not load GPT-2 weights {init_from!r} ({str(e).strip().splitlines()[0][:200]}). Without network "
              f"access, save them elsewhere with transformers' save_pretrained and pass that folder as --init_from")
     if vocab_size > model.config.vocab_size:
-        pad_vocab(model, -(-vocab_size // 64) * 64)
+        model.pad_vocab(padded_vocab_size(vocab_size))
     return model
-
-
-def pad_vocab(model, vocab_size):
-    """Give the model vocab_size token rows. Each new row starts as the mean of the old ones: an embedding
-    like an average token's, and (the output layer shares it) a logit near the average, not a random one
-    that the first steps would have to undo. The old rows and so the old logits are unchanged."""
-    wte = model.transformer.wte
-    old = wte.weight.data
-    new = torch.cat([old, old.mean(dim=0, keepdim=True).expand(vocab_size - old.size(0), -1)])
-    wte.weight = torch.nn.Parameter(new.clone())
-    model.lm_head.weight = wte.weight  # still tied
-    wte.num_embeddings = model.lm_head.out_features = model.config.vocab_size = vocab_size
 
 
 def init_weights(init_from, dropout=0.0, vocab_size=0, tokenizer_sha256=None):

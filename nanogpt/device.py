@@ -14,6 +14,14 @@ from nanogpt.errors import fail, warn
 DTYPES = ('float32', 'bfloat16', 'float16')
 
 
+def default_dtype():
+    """The dtype knob's default: bfloat16 where the GPU has it, else float16 (with a GradScaler when
+    training); float32 without a GPU."""
+    if not torch.cuda.is_available():
+        return 'float32'
+    return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+
+
 def setup(device, dtype, tf32=True):
     """Check device and dtype, allow TF32 matmuls on GPUs (unless tf32=False) and return
     (device_type, autocast context). Exits 2 with the fix for a device torch cannot use here."""

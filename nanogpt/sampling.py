@@ -10,3 +10,24 @@ def check_sampling(temperature, top_k, top_p):
         fail(f"top_k must be 1 or more, or None for no limit, not {top_k}")
     if not 0 < top_p <= 1:
         fail(f"top_p must be above 0 and at most 1 (1 keeps every token), not {top_p}")
+
+
+class TextStream:
+    """Print generated tokens as they come. A BPE token can hold part of a character (it decodes to
+    U+FFFD): such tokens wait for the rest of the character before they are printed."""
+
+    def __init__(self, tok):
+        self.tok = tok
+        self.pending = []  # tokens not printed yet
+
+    def add(self, token):
+        self.pending.append(token)
+        text = self.tok.decode(self.pending)
+        if not text.endswith('\ufffd'):
+            print(text, end='', flush=True)
+            self.pending = []
+
+    def close(self, **print_kwargs):
+        """Print what is left (a cut character as U+FFFD) and end the line."""
+        print(self.tok.decode(self.pending), **print_kwargs)
+        self.pending = []

@@ -16,6 +16,8 @@ from collections import namedtuple
 import torch
 import torch.distributed as dist
 
+from nanogpt import errors
+
 NONFINITE_EXIT = 3  # exit code of a run stopped by a NaN/inf loss or gradient norm
 _caught = []  # names of the signals received
 
@@ -116,9 +118,9 @@ def report_nonfinite(iter_num, rank, bad_ranks):
     the last good step."""
     if rank == 0:
         what = f"loss on rank {', '.join(map(str, bad_ranks))}" if bad_ranks else "gradient norm"
-        print(f"error: non-finite {what} at iter {iter_num}; every rank stopped before the update and the last "
-              f"checkpoint is left as it was. Lower --learning_rate, set --grad_clip or use bfloat16/float32, "
-              f"then resume with --init_from=resume", file=sys.stderr, flush=True)
+        errors.report(f"non-finite {what} at iter {iter_num}; every rank stopped before the update and the "
+                      f"last checkpoint is left as it was. Lower --learning_rate, set --grad_clip or use "
+                      f"bfloat16/float32, then resume with --init_from=resume")  # exit 3, not 2: see train.py
 
 
 # test-only fault injection, read in this one place: NANOGPT_FAULT=nan@ITER:RANK makes that rank's loss NaN

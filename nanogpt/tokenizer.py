@@ -21,6 +21,12 @@ GPT2_EOT = 50256
 GPT2_VOCAB = 50257
 GPT2_PADDED_VOCAB = 50304  # GPT-2's 50257 rounded up to a multiple of 64, the size of a model trained here
 EOT_TOKEN = '<|endoftext|>'  # the document separator
+
+
+def padded_vocab_size(n):
+    """n token ids rounded up to a multiple of 64, as GPT-2's 50257 to 50304: faster matmuls."""
+    return -(-n // 64) * 64
+
 # the chat template's special tokens (nanogpt/chat.py). A trained tokenizer reserves them; GPT-2 BPE puts them in
 # the unused ids of the padded vocabulary (50257..50303), so a model trained here holds them without resizing.
 CHAT_TOKENS = ('<|system|>', '<|user|>', '<|assistant|>', '<|end|>')

@@ -13,7 +13,8 @@ def test_no_import_cycles():
 
 
 def test_one_error_style():
-    """Only nanogpt/errors.py prints 'error:' and exits 2 by hand; everything else calls fail()."""
+    """Only nanogpt/errors.py prints 'error:' and exits 2 by hand; everything else calls fail() (or
+    errors.report() for a line with another exit code)."""
     offenders = []
     for d, _, files in os.walk(ROOT):
         if any(part in d for part in ('.git', 'tests', os.sep + 'out')):
@@ -21,6 +22,6 @@ def test_one_error_style():
         for f in files:
             if f.endswith('.py') and os.path.join(d, f) != os.path.join(ROOT, 'nanogpt', 'errors.py'):
                 src = open(os.path.join(d, f), encoding='utf-8').read()
-                if re.search(r'raise SystemExit\(f?["\']error|sys\.exit\(2\)', src):
+                if re.search(r'raise SystemExit\(f?["\']error|sys\.exit\(2\)|print\(f?["\']error:', src):
                     offenders.append(os.path.relpath(os.path.join(d, f), ROOT))
     assert not offenders, offenders
