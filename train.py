@@ -239,8 +239,10 @@ elif start_from == 'resume':
     checkpoint = parallel.load_resume(out_dir)  # ckpt.pt, or an FSDP run's ckpt.dcp when newer
     saved_sha256 = checkpoint.get('config', {}).get('tokenizer_sha256')
     if saved_sha256 != tokenizer_sha256:
+        name = lambda sha: (f"trained, sha256 {str(sha)[:12]}..." if sha
+                            else 'GPT-2 BPE or characters')
         fail(f"{out_dir}/ckpt.pt was trained on another tokenization than data/{dataset}'s "
-             f"(tokenizer sha256 {saved_sha256} vs {tokenizer_sha256}); "
+             f"({name(saved_sha256)} vs {name(tokenizer_sha256)}); "
              f"resume on the dataset it was trained on")
     # the model's shape comes from the checkpoint; asking for another one is an error
     requested = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias)
@@ -288,11 +290,11 @@ if tokenizer_sha256 is not None:
 # a GradScaler only for float16; with bf16 or fp32 it is a no-op
 scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16' and device_type == 'cuda'))
 
-if master_process:
-    shape = model.config
-    for line in run_notes(device_type, gradient_accumulation_steps, batch_size, block_size,
-                          shape.n_layer, shape.n_embd, shape.vocab_size, fsdp, ddp):
-        print(line)
+# notes for a run sized for another machine (nanogpt/advice.py); the run goes on as configured
+shape = model.config
+for line in run_notes(device_type, gradient_accumulation_steps, batch_size, block_size,
+                      shape.n_layer, shape.n_embd, shape.vocab_size, fsdp, ddp):
+    print0(line)
 if sharding:  # before the optimizer, which then holds the shards
     model = parallel.shard(model, device_type, dtype, compile)
 optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)

@@ -165,7 +165,10 @@ def dataset_dir(name, splits=('train', 'val'), source=None):
             close = [d for d in difflib.get_close_matches(name, known, n=3, cutoff=0.6) if d != name]
             if os.path.exists(os.path.join(data_dir, 'prepare.py')):
                 fail(f"no {data_dir}/{split}.bin: prepare the dataset first with python {data_dir}/prepare.py")
-            mean = f"did you mean --dataset={' or --dataset='.join(close)}? Or, to" if close else "to"
+            ready = lambda d: os.path.exists(os.path.join(DATA_ROOT, d, 'train.bin'))  # or only its prepare.py
+            named = [f"--dataset={d}" + ('' if ready(d) else f" (prepare it first: python data/{d}/prepare.py)")
+                     for d in close]
+            mean = f"did you mean {' or '.join(named)}? Or, to" if close else "to"
             fail(f"no {data_dir}/{split}.bin: {mean} make it from your own text files: python data/prepare_local.py "
                  f"FILES --out_dir={data_dir}")
     return data_dir

@@ -62,3 +62,27 @@ def test_startup_notes_for_runs_sized_for_another_machine(shakespeare_char, tmp_
     assert run_notes('cpu', 1, 12, 64, 4, 128, 65, False, False) == []  # the README's CPU recipe: nothing to say
     assert run_notes('cuda', 40, 12, 1024, 12, 768, 50304, True, True) == [
         "FSDP: on (weights, gradients and optimizer state sharded across the ranks)"]
+
+
+def test_dataset_hint_says_when_the_suggestion_is_not_prepared(capsys):
+    import os
+    import pytest
+    from harness import bad_input
+    from nanogpt.dataset import DATA_ROOT, dataset_dir
+    if os.path.exists(os.path.join(DATA_ROOT, 'tinystories', 'train.bin')):
+        pytest.skip('tinystories is prepared in this checkout')
+    with bad_input() as e:
+        dataset_dir('tinystorie')
+    assert e.value.code == 2
+    assert '--dataset=tinystories (prepare it first: python data/tinystories/prepare.py)?' in capsys.readouterr().err
+
+
+def test_resume_on_another_tokenization_names_both(shakespeare_char, tmp_path):
+    import torch
+    from harness import TINY
+    run(['train.py', *TINY, f'--out_dir={tmp_path}', '--max_iters=2'])
+    ck = torch.load(tmp_path / 'ckpt.pt', weights_only=False)
+    ck['config']['tokenizer_sha256'] = 'a' * 64
+    torch.save(ck, tmp_path / 'ckpt.pt')
+    r = run(['train.py', *TINY, f'--out_dir={tmp_path}', '--init_from=resume', '--max_iters=4'], expect=2)
+    assert '(trained, sha256 aaaaaaaaaaaa... vs GPT-2 BPE or characters)' in r.out
