@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from model import GPT, GPTConfig
-from nanogpt.atomicfile import fsync_dir
+from nanogpt.atomicfile import atomic_write, fsync_dir
 from nanogpt.errors import fail
 from nanogpt.lock import hold
 from nanogpt.tokenizer import padded_vocab_size
@@ -60,24 +60,22 @@ def save_checkpoint(out_dir, checkpoint, keep=0):
     so a crash at any moment leaves the previous checkpoint whole. With keep > 0 the same file is also
     kept as ckpt-ITER.pt and only the newest keep of those stay."""
     path = os.path.join(out_dir, CKPT_NAME)
-    tmp = f"{path}.tmp.{os.getpid()}"
     try:
-        with open(tmp, 'wb') as f:
+        with atomic_write(path) as f:  # renamed over ckpt.pt only once whole and fsync'ed
             torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if keep > 0:
-            kept = os.path.join(out_dir, f"ckpt-{checkpoint.get('iter_num', 0):08d}.pt")
-            try:
-                os.link(tmp, kept + '.tmp.link')  # same bytes, no copy
-            except OSError:  # a filesystem without hard links: a copy, made durable before its rename
-                shutil.copyfile(tmp, kept + '.tmp.link')
-                with open(kept + '.tmp.link', 'rb+') as f:
-                    os.fsync(f.fileno())
-            os.replace(kept + '.tmp.link', kept)
-            for old in kept_checkpoints(out_dir)[:-keep]:
-                os.remove(old)
-        os.replace(tmp, path)
+            if keep > 0:  # the same bytes as ckpt-ITER.pt, durable before that name appears
+                f.flush()
+                os.fsync(f.fileno())
+                kept = os.path.join(out_dir, f"ckpt-{checkpoint.get('iter_num', 0):08d}.pt")
+                try:
+                    os.link(f.name, kept + '.tmp.link')  # same bytes, no copy
+                except OSError:  # a filesystem without hard links: a copy, made durable before its rename
+                    shutil.copyfile(f.name, kept + '.tmp.link')
+                    with open(kept + '.tmp.link', 'rb+') as copy:
+                        os.fsync(copy.fileno())
+                os.replace(kept + '.tmp.link', kept)
+                for old in kept_checkpoints(out_dir)[:-keep]:
+                    os.remove(old)
         fsync_dir(out_dir)  # make the rename itself durable
     except (OSError, RuntimeError) as e:  # disk full, quota, permissions: the previous ckpt.pt is untouched
         # torch.save reports a failed write (ENOSPC, EFBIG) as a RuntimeError; the OSError is its context
@@ -86,9 +84,8 @@ def save_checkpoint(out_dir, checkpoint, keep=0):
         fail(f"could not write a checkpoint to {out_dir} ({why}); the previous {CKPT_NAME} is intact. "
              f"Free some space or choose another --out_dir, then resume with --init_from=resume")
     finally:
-        for leftover in (tmp, os.path.join(out_dir, 'ckpt-*.pt.tmp.link')):
-            for p in glob.glob(leftover):
-                os.remove(p)
+        for p in glob.glob(os.path.join(out_dir, 'ckpt-*.pt.tmp.link')):  # atomic_write removes its own
+            os.remove(p)
 
 
 def kept_checkpoints(out_dir):
