@@ -14,7 +14,6 @@ import os
 import pickle
 import random
 import re
-import shutil
 import sys
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 from model import GPT, GPTConfig
-from nanogpt.atomicfile import atomic_write, fsync_dir
+from nanogpt.atomicfile import atomic_write, fsync_dir, link_atomic
 from nanogpt.errors import fail
 from nanogpt.lock import hold
 from nanogpt.tokenizer import padded_vocab_size
@@ -66,14 +65,7 @@ def save_checkpoint(out_dir, checkpoint, keep=0):
             if keep > 0:  # the same bytes as ckpt-ITER.pt, durable before that name appears
                 f.flush()
                 os.fsync(f.fileno())
-                kept = os.path.join(out_dir, f"ckpt-{checkpoint.get('iter_num', 0):08d}.pt")
-                try:
-                    os.link(f.name, kept + '.tmp.link')  # same bytes, no copy
-                except OSError:  # a filesystem without hard links: a copy, made durable before its rename
-                    shutil.copyfile(f.name, kept + '.tmp.link')
-                    with open(kept + '.tmp.link', 'rb+') as copy:
-                        os.fsync(copy.fileno())
-                os.replace(kept + '.tmp.link', kept)
+                link_atomic(f.name, os.path.join(out_dir, f"ckpt-{checkpoint.get('iter_num', 0):08d}.pt"))
                 for old in kept_checkpoints(out_dir)[:-keep]:
                     os.remove(old)
         fsync_dir(out_dir)  # make the rename itself durable
