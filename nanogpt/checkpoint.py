@@ -86,14 +86,12 @@ def kept_checkpoints(out_dir):
     return sorted(paths)
 
 
-def load_checkpoint(out_dir, map_location='cpu'):
+def load_checkpoint(out_dir, map_location='cpu', missing_hint=''):
     """Load out_dir/ckpt.pt (or a path to a .pt file), with a clear error when it is missing or unreadable;
     strips torch.compile's '_orig_mod.' prefix from parameter names."""
     path = out_dir if out_dir.endswith('.pt') else os.path.join(out_dir, CKPT_NAME)
     if not os.path.exists(path):
-        # --init_from=auto is train.py's (start or resume); sample.py, eval.py and chat.py only read
-        auto = ", or use --init_from=auto" if os.path.basename(sys.argv[0]) == 'train.py' else ''
-        fail(f"no checkpoint at {path}; train one first or check --out_dir{auto}")
+        fail(f"no checkpoint at {path}; train one first or check --out_dir{missing_hint}")
     try:
         with torch.serialization.safe_globals(_NUMPY_ARRAY):
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
