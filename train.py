@@ -28,7 +28,7 @@ from model import GPT2_NAMES, GPT, GPTConfig
 from nanogpt import parallel, resume, stopping
 from nanogpt.advice import run_notes
 from nanogpt.chat import ChatData
-from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape,
+from nanogpt.checkpoint import (SHAPE_KEYS, SavePlan, all_rng_states, build_model, check_shape,
                                 has_checkpoint, init_weights, prepare_out_dir, restore_rng)
 from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta, load_summary
 from nanogpt.device import compute_dtype, default_dtype, peak_flops, setup
@@ -418,6 +418,7 @@ if rng_states is not None and not restore_rng(rng_states, rank, world_size, devi
     print0(f"the checkpoint's random state is for {len(rng_states)} processes, "
            f"not {world_size}: reseeded")
 start_iter = iter_num
+plan = SavePlan(always_save_checkpoint, max_iters, start_iter)  # which evaluations and ends save
 X, Y = get_batch('train', iter_num * gradient_accumulation_steps)  # first batch
 t0 = time.time()
 local_iter_num = 0  # iterations in this process's lifetime
@@ -443,8 +444,9 @@ while True:
         # every rank has the same (all-reduced) losses, so all of them take the same decision
         improved = losses['val'] < best_val_loss
         best_val_loss = min(best_val_loss, losses['val'])  # only ever the best
-        if iter_num > start_iter and not eval_only and (improved or always_save_checkpoint):
-            save('new best val loss' if improved else 'always_save_checkpoint')
+        reason = None if eval_only else plan.at_eval(iter_num, improved, losses['val'])
+        if reason:
+            save(reason)
         t0 += time.time() - t_eval  # time spent evaluating is not training time
     if eval_only or iter_num > max_iters:  # the latter: resumed a finished run
         break
@@ -512,7 +514,11 @@ while True:
 # The end: a final checkpoint, then every process leaves together
 
 if local_iter_num > 0 and not nonfinite:  # also when preempted (exit 0: the restart resumes)
-    save('stopped by a signal' if stop else 'end of training')
+    reason, kept = plan.at_end(stop, out_dir)  # a keep-best run keeps its best, and says so
+    if reason:
+        save(reason)
+    elif kept:
+        print0(kept)
 if ddp:
     dist.barrier()  # nobody leaves while rank 0 still writes
     # Then leave without tearing down the process group. A gloo thread may still be releasing a

@@ -6,7 +6,7 @@ out_dir = 'out-chat'
 eval_interval = 100
 eval_iters = 20  # batches of whole conversations; val loss = the mean over assistant tokens
 log_interval = 10
-always_save_checkpoint = False  # keep the checkpoint with the best val loss
+always_save_checkpoint = False  # keep the checkpoint with the best val loss (the end of training keeps it too)
 
 dataset = 'chat_en'
 init_from = 'gpt2'

@@ -216,3 +216,44 @@ def restore_rng(states, rank, world_size, device_type):
     if device_type == 'cuda' and 'cuda' in state:
         torch.cuda.set_rng_state(state['cuda'])
     return True
+
+
+class SavePlan:
+    """When train.py writes ckpt.pt, so that a run saves once at its end and a keep-best run keeps its best.
+
+    always_save=True (nanoGPT's default): at every evaluation after the start, and at the end; the evaluation
+    at max_iters saves nothing, as the end-of-training save follows one step later (no 2000 then 2001).
+    always_save=False (keep the best): on a new best val loss only; at the end nothing more once the run has
+    evaluated since its start (the last steps' val loss was never measured, so they cannot replace the best),
+    and the end says which checkpoint is kept. A stop by a signal always saves: the restart needs it."""
+
+    def __init__(self, always_save, max_iters, start_iter):
+        self.always_save, self.max_iters, self.start_iter = always_save, max_iters, start_iter
+        self.evaluated = False  # an evaluation after the start, in this run
+        self.best = None  # (iter, val loss) of the best checkpoint this run saved
+
+    def at_eval(self, iter_num, improved, val_loss):
+        """The reason to save after this evaluation, or None."""
+        if iter_num <= self.start_iter:  # the checkpoint already holds this state (or there is none to hold)
+            return None
+        self.evaluated = True
+        if improved and not self.always_save:
+            self.best = (iter_num, val_loss)
+            return 'new best val loss'
+        if self.always_save and iter_num < self.max_iters:
+            return 'new best val loss' if improved else 'always_save_checkpoint'
+        return None
+
+    def at_end(self, stopped, out_dir):
+        """(the reason to save at the end or None, a line that says which checkpoint is kept or None)."""
+        if stopped:
+            return 'stopped by a signal', None
+        if self.always_save or not self.evaluated:
+            return 'end of training', None
+        if self.best is not None:
+            it, loss = self.best
+            kept = f"the one of iter {it} (best val loss {loss:.4f})"
+        else:
+            kept = f"the one this run resumed from (iter {self.start_iter}): no evaluation beat its best val loss"
+        return None, (f"end of training: {out_dir}/ckpt.pt keeps {kept}; always_save_checkpoint=False keeps the "
+                      f"best, not the last iterations")

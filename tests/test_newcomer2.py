@@ -1,4 +1,5 @@
 """A newcomer's small stumbles: help that helps, advice that fits the script it comes from."""
+import re
 import subprocess
 import sys
 
@@ -86,3 +87,19 @@ def test_resume_on_another_tokenization_names_both(shakespeare_char, tmp_path):
     torch.save(ck, tmp_path / 'ckpt.pt')
     r = run(['train.py', *TINY, f'--out_dir={tmp_path}', '--init_from=resume', '--max_iters=4'], expect=2)
     assert '(trained, sha256 aaaaaaaaaaaa... vs GPT-2 BPE or characters)' in r.out
+
+
+def test_a_run_saves_once_at_its_end_and_keep_best_keeps_its_best(shakespeare_char, tmp_path):
+    """always_save_checkpoint=True: the evaluation at max_iters does not save (the end does, one step later).
+    always_save_checkpoint=False (config/sft_chat.py): the end of training never replaces the best checkpoint
+    and says which one is kept."""
+    import torch
+    from harness import TINY
+    saves = lambda r: re.findall(r'saving checkpoint to \S+ at iter (\d+) \((.*)\)', r.out)
+    r = run(['train.py', *TINY, f'--out_dir={tmp_path / "a"}', '--max_iters=5'])
+    assert saves(r) == [('6', 'end of training')]
+    r = run(['train.py', *TINY, f'--out_dir={tmp_path / "b"}', '--max_iters=7', '--always_save_checkpoint=False'])
+    assert saves(r) == [('5', 'new best val loss')]
+    assert f'end of training: {tmp_path / "b"}/ckpt.pt keeps the one of iter 5 (best val loss' in r.out
+    ck = torch.load(tmp_path / 'b' / 'ckpt.pt', weights_only=True)
+    assert ck['iter_num'] == 5
