@@ -10,6 +10,7 @@ import sys
 import torch
 
 from configurator import configure
+from nanogpt.advice import busy_cpu_notes
 from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
 from nanogpt.dataset import data_dir_of
 from nanogpt.device import default_dtype, setup
@@ -45,6 +46,8 @@ if window_shift is not None and (type(window_shift) is not int or window_shift <
 if num_samples < 1 or max_new_tokens < 0:
     fail("num_samples must be 1 or more and max_new_tokens 0 or more")
 device_type, ctx = setup(device, dtype)
+for line in busy_cpu_notes(device_type, 'sample.py'):  # nanogpt/advice.py
+    print(line, file=sys.stderr)
 torch.manual_seed(seed)
 torch.cuda.manual_seed(seed)
 

@@ -291,7 +291,7 @@ scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16' and devic
 # notes for a run sized for another machine (nanogpt/advice.py); the run goes on as configured
 shape = model.config
 for line in run_notes(device_type, gradient_accumulation_steps, batch_size, block_size,
-                      shape.n_layer, shape.n_embd, shape.vocab_size, fsdp, ddp):
+                      shape.n_layer, shape.n_embd, shape.vocab_size, fsdp, ddp, dataset):
     print0(line)
 if sharding:  # before the optimizer, which then holds the shards
     model = parallel.shard(model, device_type, dtype, compile)

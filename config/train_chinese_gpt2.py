@@ -10,16 +10,18 @@
 #
 # $ python data/train_tokenizer.py corpus/news corpus/zhihu corpus/mnbvc --key=text --vocab_size=32000 \
 #       --max_chars=2e8 --sample=0.05 --out_dir=tok/zh32k
-# $ python data/prepare_local.py corpus/news corpus/c4 --tokenizer=tok/zh32k/tokenizer.json --out_dir=data/zh_gpt2
+# $ python data/prepare_local.py corpus/news corpus/c4 --tokenizer=tok/zh32k/tokenizer.json --out_dir=data/zh
 # $ python data/prepare_local.py corpus/mnbvc --key=段落.内容 --skip_bad --append \
-#       --tokenizer=data/zh_gpt2/tokenizer.json --out_dir=data/zh_gpt2
+#       --tokenizer=data/zh/tokenizer.json --out_dir=data/zh
 # $ torchrun --standalone --nproc_per_node=8 train.py config/train_chinese_gpt2.py
 #
-# train.py reads the vocabulary from data/zh_gpt2/summary.json (32,000 ids, padded to 32,000 = 500 * 64) and
-# records the tokenizer's sha256 in the checkpoint; sample.py and eval.py decode with data/zh_gpt2/tokenizer.json
+# On a CPU: config/train_chinese_cpu.py, the same route at a size that trains in minutes.
+#
+# train.py reads the vocabulary from data/zh/summary.json (32,000 ids, padded to 32,000 = 500 * 64) and
+# records the tokenizer's sha256 in the checkpoint; sample.py and eval.py decode with data/zh/tokenizer.json
 # and refuse to run if it is missing or another file.
 
-dataset = 'zh_gpt2'
+dataset = 'zh'  # the README's route: prepare_local.py ... --out_dir=data/zh
 out_dir = 'out-chinese-gpt2'
 init_from = 'auto'  # resume after a restart
 

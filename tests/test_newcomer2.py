@@ -1,4 +1,5 @@
 """A newcomer's small stumbles: help that helps, advice that fits the script it comes from."""
+import os
 import re
 import subprocess
 import sys
@@ -103,3 +104,39 @@ def test_a_run_saves_once_at_its_end_and_keep_best_keeps_its_best(shakespeare_ch
     assert f'end of training: {tmp_path / "b"}/ckpt.pt keeps the one of iter 5 (best val loss' in r.out
     ck = torch.load(tmp_path / 'b' / 'ckpt.pt', weights_only=True)
     assert ck['iter_num'] == 5
+
+
+def test_chinese_route_chains_and_cpu_twins_fit_a_cpu():
+    """The README's Chinese commands write the dataset config/train_chinese_gpt2.py reads; each GPU recipe of the
+    README has a CPU twin (one accumulation step, a small model, device cpu) about which start-up has nothing to
+    say but the output layer's share; GPT-2 small on a CPU is told where the twins are."""
+    from nanogpt.advice import run_notes
+    readme = open(os.path.join(ROOT, 'README.md'), encoding='utf-8').read()
+    prepared = re.findall(r'prepare_local\.py corpus/ --tokenizer=tok/zh32k/tokenizer\.json --out_dir=data/(\w+)', readme)
+    assert prepared and {recipe('train_chinese_gpt2')['dataset']} == set(prepared)
+    for name, gpu in (('train_chinese_cpu', 'train_chinese_gpt2'), ('train_tinystories_cpu', 'train_tinystories'),
+                      ('sft_chat_cpu', 'sft_chat')):
+        c = recipe(name)
+        assert f'config/{name}.py' in readme and c['device'] == 'cpu' and c['gradient_accumulation_steps'] == 1
+        notes = run_notes('cpu', 1, c['batch_size'], c['block_size'], c['n_layer'], c['n_embd'], 2048, False, False)
+        assert notes == [], (name, notes)
+    big = run_notes('cpu', 40, 12, 1024, 12, 768, 2048, False, False, 'zh')
+    assert any('python train.py config/train_chinese_cpu.py --dataset=zh' in n for n in big)
+
+
+def recipe(name):
+    """The globals a config file sets."""
+    g = {}
+    exec(open(os.path.join(ROOT, 'config', f'{name}.py'), encoding='utf-8').read(), g)
+    return g
+
+
+def test_busy_machine_note_says_omp_num_threads_where_it_acts():
+    from nanogpt.advice import busy_cpu_notes
+    busy = busy_cpu_notes('cpu', 'train.py', load=5.3, cores=2, threads=2, env={})
+    assert busy == ["note: this machine is busy (load average 5.3 on 2 cores) and torch runs 2 threads, which then "
+                    "wait on each other at every operation; OMP_NUM_THREADS=1 python train.py ... is often several "
+                    "times faster here (docs/speed.md)"]
+    assert busy_cpu_notes('cpu', 'train.py', load=0.5, cores=2, threads=2, env={}) == []  # quiet: keep the threads
+    assert busy_cpu_notes('cpu', 'train.py', load=5.3, cores=2, threads=2, env={'OMP_NUM_THREADS': '2'}) == []
+    assert busy_cpu_notes('cuda', 'train.py', load=5.3, cores=2, threads=2, env={}) == []
