@@ -140,3 +140,36 @@ def test_busy_machine_note_says_omp_num_threads_where_it_acts():
     assert busy_cpu_notes('cpu', 'train.py', load=0.5, cores=2, threads=2, env={}) == []  # quiet: keep the threads
     assert busy_cpu_notes('cpu', 'train.py', load=5.3, cores=2, threads=2, env={'OMP_NUM_THREADS': '2'}) == []
     assert busy_cpu_notes('cuda', 'train.py', load=5.3, cores=2, threads=2, env={}) == []
+
+
+def test_k8s_manifests_work_offline_and_have_a_route_for_your_own_files():
+    """Every pod of k8s/ reads the files scripts would download from the shared volume (NANOGPT_LOCAL_DATA), the
+    test job's init container included; a Job prepares your own corpus from the volume into the volume; a shell
+    pod on the same volume is the way to copy files on and off it and to sample or evaluate there."""
+    import glob
+    import yaml
+    docs = [d for p in sorted(glob.glob(os.path.join(ROOT, 'k8s', '*.yaml'))) for d in yaml.safe_load_all(open(p)) if d]
+    pods = {}
+    for d in docs:
+        spec = {'Pod': lambda: d['spec'], 'Job': lambda: d['spec']['template']['spec'],
+                'PyTorchJob': lambda: d['spec']['pytorchReplicaSpecs']['Worker']['template']['spec']}.get(d['kind'])
+        if spec:
+            pods[d['metadata']['name']] = spec()
+    assert {'nanogpt-shell', 'nanogpt-prepare-local', 'nanogpt-test'} <= set(pods)
+    for name, pod in pods.items():
+        claims = {v['name'] for v in pod['volumes'] if v.get('persistentVolumeClaim', {}).get('claimName') == 'nanogpt-shared'}
+        for c in pod.get('initContainers', []) + pod['containers']:
+            env = {e['name']: e.get('value') for e in c.get('env', [])}
+            local = env.get('NANOGPT_LOCAL_DATA')
+            assert local and any(local.startswith(m['mountPath'] + '/') for m in c['volumeMounts'] if m['name'] in claims), \
+                (name, c['name'])
+            assert not re.search(r'curl|wget|https?://', ' '.join(map(str, c['command']))), (name, c['name'])
+    (prep,) = pods['nanogpt-prepare-local']['containers']
+    assert prep['command'][:2] == ['python', 'data/prepare_local.py'] and prep['command'][2].startswith('/shared/')
+    assert any(a.startswith('--out_dir=/shared/') for a in prep['command'])
+    k8s_doc = open(os.path.join(ROOT, 'docs', 'kubernetes.md'), encoding='utf-8').read()
+    for step in ('kubectl cp ../shared/data nanogpt-shell:/shared/local-data', 'k8s/prepare-local.yaml',
+                 'kubectl exec nanogpt-shell -- python sample.py', 'kubectl exec nanogpt-shell -- python eval.py',
+                 'kubectl cp nanogpt-shell:/shared/'):
+        assert step in k8s_doc, step
+    assert 'Kubernetes' in open(os.path.join(ROOT, 'docs', 'data.md'), encoding='utf-8').read().split('NANOGPT_LOCAL_DATA', 1)[1][:3000]
