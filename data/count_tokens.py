@@ -14,16 +14,18 @@ import sys
 
 from nanogpt.dataset import bin_dtype, file_stats, load_summary
 from nanogpt.errors import exit_on_bad_input, fail
+from nanogpt.usage import HelpFormatter
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
-p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=HelpFormatter)
 p.add_argument('dirs', nargs='+', help='dataset folders (or with --corpus: corpus files and folders)')
 p.add_argument('--verify', action='store_true', help='recompute sha256 and the largest id, compare with summary.json')
 p.add_argument('--corpus', action='store_true', help='count the tokens of corpus files instead of datasets')
 p.add_argument('--tokenizer', default='gpt2,char', help='with --corpus: gpt2, char and tokenizer.json paths, comma-separated')
 p.add_argument('--key', default='text', help='with --corpus: where the text of a record is (see prepare_local.py)')
-p.add_argument('--heldout', type=float, default=None, help='with --corpus: only documents the hash split holds out')
+p.add_argument('--heldout', type=float, default=None,
+               help='with --corpus: only the documents the hash split puts in a val of this share, e.g. 0.01 (default: all)')
 args = p.parse_args()
 
 

@@ -17,12 +17,13 @@ from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.lock import hold
 from nanogpt.prepare import disk_full
 from nanogpt.tokenizer import GPT2_VOCAB, TRAINED_FILE
+from nanogpt.usage import HelpFormatter
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
-p = argparse.ArgumentParser(description='merge prepared datasets')
+p = argparse.ArgumentParser(description='merge prepared datasets', formatter_class=HelpFormatter)
 p.add_argument('dirs', nargs='+', help='dataset folders, in order')
-p.add_argument('--out_dir', required=True)
+p.add_argument('--out_dir', required=True, help='the merged dataset folder, e.g. data/ab')
 p.add_argument('--overwrite', action='store_true', help='replace a dataset already in --out_dir')
 args = p.parse_args()
 

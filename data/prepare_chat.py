@@ -26,10 +26,11 @@ from nanogpt.dataset import SUMMARY, write_bin, write_summary
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.prepare import is_val
 from nanogpt.tokenizer import CHAT_TOKENS, GPT2_VOCAB, TRAINED_FILE, GPT2Tokenizer, TrainedTokenizer
+from nanogpt.usage import HelpFormatter
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
-p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=HelpFormatter)
 p.add_argument('paths', nargs='+', help='.jsonl, .jsonl.gz or .parquet files of conversations')
 p.add_argument('--out_dir', required=True, help='dataset folder, e.g. data/chat_en (train.py --dataset=chat_en)')
 p.add_argument('--tokenizer', default='gpt2', help="'gpt2' or the path of a trained tokenizer.json")

@@ -28,10 +28,11 @@ from nanogpt.dataset import load_summary
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.lock import hold
 from nanogpt.prepare import prepare_documents
+from nanogpt.usage import HelpFormatter
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
-p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=HelpFormatter)
 p.add_argument('paths', nargs='+', help='files or folders of .txt, .jsonl(.gz/.zst), .json.gz, .parquet, .tar(.gz)')
 p.add_argument('--out_dir', required=True, help='dataset folder, e.g. data/mine (train.py --dataset=mine)')
 p.add_argument('--tokenizer', default='gpt2', help='gpt2, char, or the path of a tokenizer.json (data/train_tokenizer.py)')
@@ -42,7 +43,7 @@ p.add_argument('--drop_empty_lines', action='store_true', help='remove empty and
 p.add_argument('--val_fraction', type=float, default=0.01, help='expected share of documents held out for val')
 p.add_argument('--append', action='store_true', help='add these documents to the dataset already in --out_dir')
 p.add_argument('--overwrite', action='store_true', help='replace the dataset already in --out_dir')
-p.add_argument('--num_proc', type=int, default=os.cpu_count())
+p.add_argument('--num_proc', type=int, default=os.cpu_count(), help='processes that read and tokenize at once: every core')
 p.add_argument('--shard_mb', type=float, default=4, help='millions of characters per unit of work and resuming')
 args = p.parse_args()
 

@@ -26,15 +26,16 @@ import resource
 import time
 
 from nanogpt.atomicfile import write_atomic
-from nanogpt.corpus import corpus_files, files_fingerprint, local_documents
+from nanogpt.corpus import corpus_files, file_kind, files_fingerprint, local_documents
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.localdata import LOCAL_DATA_ENV, local_copy
 from nanogpt.prepare import is_val
 from nanogpt.tokenizer import GPT2_BPE_FILE, RESERVED_TOKENS, TRAINED_FILE, TrainedTokenizer, gpt2_encoding
+from nanogpt.usage import HelpFormatter
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
 p.add_argument('paths', nargs='+', help='files or folders of .txt, .jsonl(.gz/.zst), .json.gz, .parquet, .tar(.gz)')
 p.add_argument('--out_dir', required=True, help='folder for tokenizer.json and tokenizer_report.json')
 p.add_argument('--vocab_size', type=int, default=32000, help='ids in all, the 16 special tokens and 256 bytes included')
@@ -72,7 +73,8 @@ def sampled(text):
 def training_text(bar):
     """The training documents, streamed; collects the held-out ones on the way."""
     held_chars = 0
-    for i, (text, _) in enumerate(local_documents(files, args.key, skipped if args.skip_bad else None)):
+    for i, (text, nbytes) in enumerate(local_documents(files, args.key, skipped if args.skip_bad else None)):
+        bar.update(nbytes)  # the bar counts the corpus read, whatever of it is trained on
         if not text:
             continue
         if is_val(text, i, ('hash', args.heldout)):
@@ -87,7 +89,6 @@ def training_text(bar):
             return
         fed['documents'] += 1
         fed['characters'] += len(text)
-        bar.update(len(text))
         yield text
 
 
@@ -102,7 +103,10 @@ trainer = trainers.BpeTrainer(vocab_size=args.vocab_size, min_frequency=args.min
                               special_tokens=list(RESERVED_TOKENS), show_progress=True,
                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
 t0 = time.time()
-with tqdm(total=int(args.max_chars), unit='char', unit_scale=True, desc='reading') as bar:
+# the bar's total: the corpus's bytes (unknown inside compressed files), not --max_chars
+plain = all(file_kind(f) in ('.txt', '.jsonl', '.tar') for f in files)
+with tqdm(total=sum(os.path.getsize(f) for f in files) if plain else None, unit='B', unit_scale=True,
+          desc='reading the corpus') as bar:
     tk.train_from_iterator(training_text(bar), trainer=trainer)
 train_s = time.time() - t0
 if fed['documents'] == 0:

@@ -1,10 +1,14 @@
 """A newcomer's small stumbles: help that helps, advice that fits the script it comes from."""
+import glob
 import os
 import re
 import subprocess
 import sys
 
+import pytest
+
 from harness import ROOT, run
+from tokenizer_helpers import trained_tokenizer  # noqa: F401 (a fixture)
 
 
 def test_runlog_help_is_help_not_a_folder():
@@ -146,7 +150,6 @@ def test_k8s_manifests_work_offline_and_have_a_route_for_your_own_files():
     """Every pod of k8s/ reads the files scripts would download from the shared volume (NANOGPT_LOCAL_DATA), the
     test job's init container included; a Job prepares your own corpus from the volume into the volume; a shell
     pod on the same volume is the way to copy files on and off it and to sample or evaluate there."""
-    import glob
     import yaml
     docs = [d for p in sorted(glob.glob(os.path.join(ROOT, 'k8s', '*.yaml'))) for d in yaml.safe_load_all(open(p)) if d]
     pods = {}
@@ -173,3 +176,70 @@ def test_k8s_manifests_work_offline_and_have_a_route_for_your_own_files():
                  'kubectl cp nanogpt-shell:/shared/'):
         assert step in k8s_doc, step
     assert 'Kubernetes' in open(os.path.join(ROOT, 'docs', 'data.md'), encoding='utf-8').read().split('NANOGPT_LOCAL_DATA', 1)[1][:3000]
+
+
+def test_streamed_text_never_shows_a_partial_character(trained_tokenizer, capsys):  # noqa: F811
+    """chat.py and sample.py stream through TextStream. With a byte-level BPE whose tokens split Chinese
+    characters (vocabulary 600: most characters are 2-3 tokens), each printed piece is whole characters, and
+    all pieces together are exactly the decode of all the tokens, also when the bytes are not valid UTF-8 (a
+    sampled token that does not continue a character): U+FFFD is printed only where the text itself has it."""
+    import random
+    from nanogpt.sampling import TextStream
+    from nanogpt.tokenizer import TrainedTokenizer
+    tok = TrainedTokenizer(trained_tokenizer[0])
+    texts = ['这本书很好看，推荐给大家！😀 ok', '物流很快，包装也不错。\n第二次买了']
+    rng = random.Random(0)
+    seqs = [tok.encode_ordinary(t) for t in texts]
+    assert max(len(s) / len(t) for s, t in zip(seqs, texts)) > 1.3  # characters really are split
+    seqs += [[rng.randrange(16, tok.vocab_size) for _ in range(60)] for _ in range(20)]  # arbitrary bytes
+    for ids in seqs:
+        capsys.readouterr()
+        pieces = []
+        stream = TextStream(tok)
+        for t in ids:
+            stream.add(t)
+            pieces.append(capsys.readouterr().out)
+        stream.close(end='')
+        pieces.append(capsys.readouterr().out)
+        assert ''.join(pieces) == tok.decode(ids)
+        if '\ufffd' not in tok.decode(ids):
+            assert not any('\ufffd' in p for p in pieces)
+
+
+# those with --num_proc, and one of each other kind (all of data/ share nanogpt/usage.py's HelpFormatter)
+PREPARE_SCRIPTS = ['data/prepare_local.py', 'data/openwebtext/prepare.py', 'data/openwebtext-10k/prepare.py',
+                   'data/tinystories/prepare.py', 'data/tang_poems/prepare.py', 'data/count_tokens.py']
+
+
+@pytest.mark.parametrize('script', PREPARE_SCRIPTS)
+def test_prepare_help_shows_every_default(script):
+    """Every option with a value says what it does and its default (--num_proc: how many processes, and the
+    number it would use here)."""
+    p = subprocess.run([sys.executable, script, '--help'], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, 'COLUMNS': '1000'})
+    assert p.returncode == 0, p.stderr
+    entries = re.split(r'\n(?=  -)', p.stdout.split('options:', 1)[1])  # an option and its help's lines
+    options = [m.groups() for m in (re.match(r'\s*(--\w+) [A-Z_]+\s*(.*)', e, re.S) for e in entries) if m]
+    assert options
+    for flag, text in options:
+        text = ' '.join(text.split())
+        assert text, (script, flag)  # each option says what it does
+        if flag != '--out_dir' or 'default' in text:  # a required --out_dir has no default
+            assert 'default: ' in text, (script, flag, text)
+        assert not text.startswith('(default'), (script, flag)
+
+
+def test_tokenizer_progress_counts_toward_the_corpus(tmp_path):
+    """A finished train_tokenizer.py run shows its bar full (the corpus read), not at a few % of --max_chars."""
+    (tmp_path / 'a.txt').write_text('这本书很好看。' * 300 + ' plain words and more words ' * 100, encoding='utf-8')
+    r = run(['data/train_tokenizer.py', tmp_path / 'a.txt', '--vocab_size=300', f'--out_dir={tmp_path / "tok"}'],
+            env={'COLUMNS': '100'})
+    last = r.stderr.replace('\r', '\n').strip().splitlines()
+    bar = [line for line in last if line.startswith('reading the corpus:')][-1]
+    size = os.path.getsize(tmp_path / 'a.txt')
+    assert '100%' in bar and f'{size / 1000:.2f}k/{size / 1000:.2f}k' in bar, bar
+
+
+def test_docs_point_at_no_notes_users_cannot_see():
+    for path in glob.glob(os.path.join(ROOT, 'docs', '*.md')) + [os.path.join(ROOT, 'README.md')]:
+        assert not re.search(r'notes of issue \d+', open(path, encoding='utf-8').read()), path

@@ -9,16 +9,17 @@ datasets >= 4 no longer runs, so this reads the hub's parquet conversion of it (
 import argparse
 import os
 
-from nanogpt.prepare import prepare_hf
 from nanogpt.errors import exit_on_bad_input
+from nanogpt.prepare import prepare_hf
+from nanogpt.usage import HelpFormatter
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 PARQUET = 'hf://datasets/stas/openwebtext-10k@refs%2Fconvert%2Fparquet/plain_text/train/*.parquet'
-p = argparse.ArgumentParser(description='prepare the 10k-document sample of OpenWebText')
+p = argparse.ArgumentParser(description='prepare the 10k-document sample of OpenWebText', formatter_class=HelpFormatter)
 p.add_argument('--data_files', nargs='*', help='local .parquet/.jsonl files with a text column, instead of the hub')
-p.add_argument('--num_proc', type=int, default=os.cpu_count())
-p.add_argument('--out_dir', default=os.path.dirname(os.path.abspath(__file__)))
+p.add_argument('--num_proc', type=int, default=os.cpu_count(), help='processes that tokenize at once: every core')
+p.add_argument('--out_dir', default=os.path.dirname(os.path.abspath(__file__)), help='dataset folder')
 args = p.parse_args()
 
 

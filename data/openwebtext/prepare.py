@@ -12,16 +12,18 @@ needs no cache and resumes after an interruption.
 import argparse
 import os
 
-from nanogpt.prepare import prepare_hf
 from nanogpt.errors import exit_on_bad_input
+from nanogpt.prepare import prepare_hf
+from nanogpt.usage import HelpFormatter
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
 REPO = 'Skylion007/openwebtext'
-p = argparse.ArgumentParser(description='prepare OpenWebText')
+p = argparse.ArgumentParser(description='prepare OpenWebText', formatter_class=HelpFormatter)
 p.add_argument('--data_files', nargs='*', help='local .parquet/.jsonl files with a text column, instead of the hub')
-p.add_argument('--num_proc', type=int, default=os.cpu_count() // 2 or 1)
-p.add_argument('--out_dir', default=os.path.dirname(os.path.abspath(__file__)))
+p.add_argument('--num_proc', type=int, default=os.cpu_count() // 2 or 1,
+               help='processes that load and tokenize at once: half the cores')
+p.add_argument('--out_dir', default=os.path.dirname(os.path.abspath(__file__)), help='dataset folder')
 args = p.parse_args()
 
 

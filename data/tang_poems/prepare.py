@@ -24,6 +24,7 @@ from nanogpt.corpus import files_fingerprint
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.localdata import fetch_file, local_copy
 from nanogpt.prepare import prepare_documents
+from nanogpt.usage import HelpFormatter
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
@@ -31,11 +32,11 @@ here = os.path.dirname(os.path.abspath(__file__))
 NAMES = [f'poet.tang.{k}.json' for k in range(0, 58000, 1000)]
 URL = 'https://raw.githubusercontent.com/chinese-poetry/chinese-poetry/master/' + urllib.parse.quote('全唐诗') + '/'
 
-p = argparse.ArgumentParser(description='prepare the Tang poems, character-level')
+p = argparse.ArgumentParser(description='prepare the Tang poems, character-level', formatter_class=HelpFormatter)
 p.add_argument('--src', default=None, help='folder holding poet.tang.*.json (default: $NANOGPT_LOCAL_DATA or download)')
-p.add_argument('--out_dir', default=here)
+p.add_argument('--out_dir', default=here, help='dataset folder')
 p.add_argument('--simplified', action='store_true', help='convert to Simplified characters (needs OpenCC)')
-p.add_argument('--tokenizer', default='char', help='char (default), gpt2, or the path of a tokenizer.json')
+p.add_argument('--tokenizer', default='char', help='char, gpt2, or the path of a tokenizer.json')
 args = p.parse_args()
 
 src = args.src or local_copy('tang_poems')

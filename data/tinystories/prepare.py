@@ -22,6 +22,7 @@ from nanogpt.corpus import decode_utf8, files_fingerprint
 from nanogpt.dataset import load_summary
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.prepare import prepare_documents
+from nanogpt.usage import HelpFormatter
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
@@ -86,15 +87,15 @@ def download(filename, repo):
              f"download it yourself and pass its path: python data/tinystories/prepare.py path/to/{filename}")
 
 
-p = argparse.ArgumentParser(description='prepare TinyStories')
+p = argparse.ArgumentParser(description='prepare TinyStories', formatter_class=HelpFormatter)
 p.add_argument('files', nargs='*', help='TinyStories or TinyStories-Instruct .txt files (default: download)')
 p.add_argument('--instruct', action='store_true', help='download TinyStories-Instruct instead of TinyStories')
 p.add_argument('--stories', type=int, default=0, help='keep only the first N stories (0: all)')
 p.add_argument('--keep_fields', action='store_true',
                help='keep Instruct records\' Features/Words/Random sentence/Summary lines before the story')
-p.add_argument('--out_dir', default=here)
+p.add_argument('--out_dir', default=here, help='dataset folder')
 p.add_argument('--overwrite', action='store_true', help='replace the dataset already in --out_dir')
-p.add_argument('--num_proc', type=int, default=os.cpu_count())
+p.add_argument('--num_proc', type=int, default=os.cpu_count(), help='processes that tokenize at once: every core')
 args = p.parse_args()
 
 files = args.files or [download('TinyStories-Instruct-train.txt', 'roneneldan/TinyStoriesInstruct') if args.instruct
