@@ -9,11 +9,11 @@ def run_notes(device_type, gradient_accumulation_steps, batch_size, block_size, 
     notes = []
     blocks = 12 * n_layer * n_embd ** 2  # the parameters of the transformer blocks (GPT-2 small: 85M)
     if device_type == 'cpu' and blocks >= 20e6:
-        notes.append(f"note: a model with {blocks / 1e6:.0f}M parameters in its blocks (GPT-2 small has 85M) on a "
-                     f"CPU: each iteration takes seconds to minutes. The CPU-sized recipes are "
+        notes.append(f"note: this model has {blocks / 1e6:.0f}M parameters in its blocks (GPT-2 small: 85M), a size "
+                     f"for GPUs; on a CPU each iteration takes seconds to minutes. CPU-sized recipes: "
                      f"config/train_chinese_cpu.py (a trained tokenizer), config/train_tinystories_cpu.py (GPT-2 "
-                     f"BPE) and config/train_shakespeare_char_cpu.py (characters), e.g. "
-                     f"python train.py config/train_chinese_cpu.py --dataset={dataset}")
+                     f"BPE), config/train_shakespeare_char.py config/train_shakespeare_char_cpu.py (characters); "
+                     f"e.g. python train.py config/train_chinese_cpu.py --dataset={dataset}")
     if device_type == 'cpu' and gradient_accumulation_steps > 4:
         notes.append(f"note: each iteration is {gradient_accumulation_steps} micro-steps of {batch_size} x "
                      f"{block_size} tokens (gradient_accumulation_steps={gradient_accumulation_steps}, nanoGPT's "
