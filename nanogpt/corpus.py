@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import sys
 import tarfile
 import zlib
 
@@ -85,8 +86,9 @@ def loads_line(line):
         raise ValueError(f"it is not JSON ({e.msg})") from None
     except RecursionError:
         raise ValueError("it nests arrays or objects deeper than Python's JSON parser goes") from None
-    except ValueError as e:  # int('9' * 5000): past sys.get_int_max_str_digits()
-        raise ValueError(f"it holds a number Python does not read ({str(e)[:60]}...)") from None
+    except ValueError:  # int('9' * 5000): past sys.get_int_max_str_digits()
+        raise ValueError(f"it holds a number of more than {sys.get_int_max_str_digits():,} digits, which "
+                         f"Python does not read") from None
     # a surrogate can only come from a \\u escape (the line itself is UTF-8): look further only then
     if ('\\ud' in line or '\\uD' in line) and _SURROGATE.search(json.dumps(value, ensure_ascii=False)):
         raise ValueError("it holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair), "

@@ -112,10 +112,10 @@ CHAT_BIG_INT = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assis
 JSON_LINES = {
     'json_deep_prepare_local': ('prepare_local', DEEP, "nests arrays or objects deeper"),
     'json_surrogate_prepare_local': ('prepare_local', SURROGATE, "holds a lone UTF-16 surrogate"),
-    'json_5000_digits_prepare_local': ('prepare_local', BIG_INT, "holds a number Python does not read"),
+    'json_5000_digits_prepare_local': ('prepare_local', BIG_INT, "holds a number of more than 4,300 digits"),
     'json_deep_prepare_chat': ('prepare_chat', CHAT_DEEP, "nests arrays or objects deeper"),
     'json_surrogate_prepare_chat': ('prepare_chat', CHAT_SURROGATE, "holds a lone UTF-16 surrogate"),
-    'json_5000_digits_prepare_chat': ('prepare_chat', CHAT_BIG_INT, "holds a number Python does not read"),
+    'json_5000_digits_prepare_chat': ('prepare_chat', CHAT_BIG_INT, "holds a number of more than 4,300 digits"),
 }
 
 
