@@ -163,7 +163,9 @@ def _zst_whole(f):
     """Raise EOFError when the zstandard file f ends inside a frame (a truncated file), which zstandard's stream
     reader takes for a normal end. Walks the frame and block headers by seeking: no decompressing."""
     import zstandard
-    if not f.seekable():
+    try:  # a file of its own: seeking is cheap (in a .tar.gz member it would decompress the archive again)
+        f.fileno()
+    except (OSError, AttributeError):
         return
     f.seek(0)
     while head := f.read(18):  # a frame: magic, header, blocks (3-byte headers), checksum; or a skippable frame
