@@ -69,8 +69,8 @@ out_path = os.path.join(args.out_dir, TRAINED_FILE)
 if os.path.exists(out_path) and not args.overwrite:  # written last: a killed run leaves none
     fail(f"{out_path} already exists; datasets prepared with it would no longer match a new one. "
          f"Choose another --out_dir, or pass --overwrite")
-for stale in glob.glob(os.path.join(args.out_dir, '*.tmp.*')):  # a killed run's (the lock says none is live)
-    os.remove(stale)
+for stale in glob.glob(f"{out_path}.tmp.*") + glob.glob(os.path.join(args.out_dir, 'tokenizer_report.json.tmp.*')):
+    os.remove(stale)  # a killed run's temporary files: the lock says no other run is live
 files = corpus_files(args.paths)
 skipped = []
 heldout = []  # (text) of held-out documents, up to eval_chars characters
