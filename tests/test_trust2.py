@@ -375,6 +375,19 @@ def test_two_writers_into_one_folder(script, inputs, tmp_path):
         assert json.loads((out / 'tokenizer.json').read_text())['model']['vocab'].__len__() == 300
 
 
+def test_prepare_chat_into_a_live_training_out_dir(inputs, tmp_path):
+    """The folder a train.py writes (here: this process holds its lock as train.py would) is refused."""
+    from nanogpt import lock
+    out = tmp_path / 'out'
+    lock.hold(str(out), 'train.py')
+    try:
+        r = subprocess.run(writer('prepare_chat', inputs, out), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        lock.release(str(out))
+    one_line(Result([], r.returncode, r.stdout, r.stderr), f"{out} is in use by another process (pid {os.getpid()}, train.py)")
+    assert sorted(os.listdir(out)) == ['.lock']
+
+
 @pytest.mark.parametrize('script', ['prepare_chat', 'train_tokenizer'])
 def test_killed_writer_runs_again(script, inputs, tmp_path):
     """SIGKILL as soon as the first file of the result is whole (prepare_chat: a train.bin; train_tokenizer: the
