@@ -17,6 +17,7 @@ import sys
 import torch
 
 from configurator import configure
+from nanogpt.advice import busy_cpu_notes
 from nanogpt.chat import Answerer, check_chat_tokenizer, render
 from nanogpt.checkpoint import build_model, load_checkpoint
 from nanogpt.dataset import data_dir_of, load_summary
@@ -44,6 +45,8 @@ with contextlib.redirect_stdout(sys.stderr):  # stdout is the answers only (--pr
 # -----------------------------------------------------------------------------
 check_sampling(temperature, top_k, top_p)
 device_type, ctx = setup(device, dtype)
+for line in busy_cpu_notes(device_type, 'chat.py'):  # nanogpt/advice.py
+    print(line, file=sys.stderr)
 torch.manual_seed(seed)
 
 checkpoint = load_checkpoint(out_dir)

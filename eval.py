@@ -23,6 +23,7 @@ times the forward passes). Then
 
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from configurator import configure
+from nanogpt.advice import busy_cpu_notes
 from nanogpt.chat import ChatData, assistant_loss, greedy_answers
 from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
 from nanogpt.dataset import bin_dtype, dataset_dir, load_summary
@@ -57,6 +59,8 @@ configure(globals())
 # -----------------------------------------------------------------------------
 
 device_type, ctx = setup(device, dtype, tf32=dtype != 'float32')  # float32 means float32 matmuls
+for line in busy_cpu_notes(device_type, 'eval.py'):  # nanogpt/advice.py
+    print(line, file=sys.stderr)
 log_dir = (os.path.dirname(out_dir) or '.') if out_dir.endswith('.pt') else out_dir  # a kept ckpt-ITER.pt
 hold(log_dir, 'eval.py')  # the log it appends to has one writer at a time (a live train.py refuses us)
 
