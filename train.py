@@ -47,11 +47,9 @@ log_interval = 1
 eval_iters = 200
 eval_only = False  # if True, evaluate once and exit
 always_save_checkpoint = True  # if True, save at every evaluation, not only on a new best val loss
-# init_from: 'scratch', 'resume', 'auto', a GPT-2 size ('gpt2' .. 'gpt2-xl'), a GPT-2 folder,
-# or another run's out_dir (its ckpt.pt's weights start a new run, e.g. pretraining, then chat
-# finetuning).
-# 'auto' resumes when out_dir holds a checkpoint, else starts from scratch (restarts, Kubernetes)
-init_from = 'scratch'
+# init_from: another run's out_dir starts a new run from its ckpt.pt's weights (pretraining, then
+# chat finetuning); 'auto' resumes when out_dir holds a checkpoint, else starts from scratch
+init_from = 'scratch'  # 'scratch', 'resume', 'auto', 'gpt2'..'gpt2-xl', a GPT-2 folder, an out_dir
 overwrite_checkpoint = False  # let a new run (scratch, gpt2*) replace the checkpoint in out_dir
 keep_checkpoints = 0  # also keep the last k checkpoints as out_dir/ckpt-ITER.pt (0: only ckpt.pt)
 # wandb logging

@@ -1,6 +1,7 @@
 """Writing a file so that it is either whole or absent: the one way every script here replaces a file."""
 
 import os
+import shutil
 from contextlib import contextmanager
 
 
@@ -18,6 +19,19 @@ def atomic_write(path, mode='wb'):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def link_atomic(src, path):
+    """Give src's (durable) bytes a second name, path, appearing only when whole: a hard link, or on a
+    filesystem without links a copy fsync'ed before its rename. A leftover path.tmp.link is the caller's."""
+    tmp = f"{path}.tmp.link"
+    try:
+        os.link(src, tmp)  # same bytes, no copy
+    except OSError:
+        shutil.copyfile(src, tmp)
+        with open(tmp, 'rb+') as f:
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def write_atomic(path, data):

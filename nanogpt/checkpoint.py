@@ -14,7 +14,6 @@ import os
 import pickle
 import random
 import re
-import shutil
 import sys
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 from model import GPT, GPTConfig
-from nanogpt.atomicfile import fsync_dir
+from nanogpt.atomicfile import atomic_write, fsync_dir, link_atomic
 from nanogpt.errors import fail
 from nanogpt.lock import hold
 from nanogpt.tokenizer import padded_vocab_size
@@ -60,24 +59,15 @@ def save_checkpoint(out_dir, checkpoint, keep=0):
     so a crash at any moment leaves the previous checkpoint whole. With keep > 0 the same file is also
     kept as ckpt-ITER.pt and only the newest keep of those stay."""
     path = os.path.join(out_dir, CKPT_NAME)
-    tmp = f"{path}.tmp.{os.getpid()}"
     try:
-        with open(tmp, 'wb') as f:
+        with atomic_write(path) as f:  # renamed over ckpt.pt only once whole and fsync'ed
             torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if keep > 0:
-            kept = os.path.join(out_dir, f"ckpt-{checkpoint.get('iter_num', 0):08d}.pt")
-            try:
-                os.link(tmp, kept + '.tmp.link')  # same bytes, no copy
-            except OSError:  # a filesystem without hard links: a copy, made durable before its rename
-                shutil.copyfile(tmp, kept + '.tmp.link')
-                with open(kept + '.tmp.link', 'rb+') as f:
-                    os.fsync(f.fileno())
-            os.replace(kept + '.tmp.link', kept)
-            for old in kept_checkpoints(out_dir)[:-keep]:
-                os.remove(old)
-        os.replace(tmp, path)
+            if keep > 0:  # the same bytes as ckpt-ITER.pt, durable before that name appears
+                f.flush()
+                os.fsync(f.fileno())
+                link_atomic(f.name, os.path.join(out_dir, f"ckpt-{checkpoint.get('iter_num', 0):08d}.pt"))
+                for old in kept_checkpoints(out_dir)[:-keep]:
+                    os.remove(old)
         fsync_dir(out_dir)  # make the rename itself durable
     except (OSError, RuntimeError) as e:  # disk full, quota, permissions: the previous ckpt.pt is untouched
         # torch.save reports a failed write (ENOSPC, EFBIG) as a RuntimeError; the OSError is its context
@@ -86,9 +76,8 @@ def save_checkpoint(out_dir, checkpoint, keep=0):
         fail(f"could not write a checkpoint to {out_dir} ({why}); the previous {CKPT_NAME} is intact. "
              f"Free some space or choose another --out_dir, then resume with --init_from=resume")
     finally:
-        for leftover in (tmp, os.path.join(out_dir, 'ckpt-*.pt.tmp.link')):
-            for p in glob.glob(leftover):
-                os.remove(p)
+        for p in glob.glob(os.path.join(out_dir, 'ckpt-*.pt.tmp.link')):  # atomic_write removes its own
+            os.remove(p)
 
 
 def kept_checkpoints(out_dir):
@@ -97,14 +86,12 @@ def kept_checkpoints(out_dir):
     return sorted(paths)
 
 
-def load_checkpoint(out_dir, map_location='cpu'):
+def load_checkpoint(out_dir, map_location='cpu', missing_hint=''):
     """Load out_dir/ckpt.pt (or a path to a .pt file), with a clear error when it is missing or unreadable;
     strips torch.compile's '_orig_mod.' prefix from parameter names."""
     path = out_dir if out_dir.endswith('.pt') else os.path.join(out_dir, CKPT_NAME)
     if not os.path.exists(path):
-        # --init_from=auto is train.py's (start or resume); sample.py, eval.py and chat.py only read
-        auto = ", or use --init_from=auto" if os.path.basename(sys.argv[0]) == 'train.py' else ''
-        fail(f"no checkpoint at {path}; train one first or check --out_dir{auto}")
+        fail(f"no checkpoint at {path}; train one first or check --out_dir{missing_hint}")
     try:
         with torch.serialization.safe_globals(_NUMPY_ARRAY):
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)

@@ -199,8 +199,8 @@ class _MetadataUnpickler(pickle.Unpickler):
 
 
 class _SafeLoadPlanner(DefaultLoadPlanner):
-    """DCP reads a non-tensor entry (optimizer hyperparameters) with torch.load(weights_only=False), so a crafted
-    .distcp could run code; here such entries load weights_only."""
+    """DCP's own planner unpickles a non-tensor entry (optimizer hyperparameters) with no restriction, so a
+    crafted .distcp could run code; this one loads such entries with weights_only=True."""
     def load_bytes(self, read_item, value):
         obj = torch.load(value, weights_only=True)
         if self.flatten_state_dict:
@@ -227,7 +227,7 @@ def load_resume(out_dir):
     full = os.path.join(out_dir, CKPT_NAME)
     meta = os.path.join(folder, SHARDED_META) if folder else None
     if folder is None or (os.path.exists(full) and os.path.getmtime(full) > os.path.getmtime(meta)):
-        return load_checkpoint(out_dir)
+        return load_checkpoint(out_dir, missing_hint=", or use --init_from=auto")  # train.py's resume
     try:
         meta = torch.load(meta, map_location='cpu', weights_only=True)
     except Exception as e:

@@ -39,6 +39,10 @@ SHARD_CHARS = 4_000_000  # characters of text per shard: the unit of work and of
 # -----------------------------------------------------------------------------
 # the fast route: documents -> shards -> worker processes -> partial files -> train.bin/val.bin
 
+def _hash(text):
+    return int.from_bytes(hashlib.blake2b(text.encode('utf-8'), digest_size=8).digest(), 'little')
+
+
 def is_val(text, index, split):
     """The split rule. ('hash', f): the first 8 bytes of blake2b(text) as an integer, below f * 2**64, so a
     document's split depends on its text alone; ('every', n): every n-th document (index % n == n - 1)."""
@@ -228,14 +232,12 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
     tok_name = trained.sha256 if trained else tokenizer
     key = hashlib.sha256(f"{tok_name} {split} {drop_empty_lines} {shard_chars} {fingerprint}".encode()).hexdigest()
 
-    if not append:  # too few documents for a val split: say so before tokenizing them all
-        need = split[1] if split[0] == 'every' else 2
-        nonempty = (t for t, _ in documents() if (drop_empty(t) if drop_empty_lines else t).strip())
-        have = sum(1 for _ in itertools.islice(nonempty, need))
-        if 0 < have < need:
+    if not append and split[0] == 'every':  # too few documents for a val split: say so before tokenizing
+        have = sum(1 for _ in itertools.islice(_texts(documents, drop_empty_lines), split[1]))
+        if 0 < have < split[1]:
             too_few_documents('val', split, have)
-        if split[0] == 'hash':
-            split = small_corpus_split(documents, drop_empty_lines, split)
+    elif not append:
+        split = small_corpus_split(documents, drop_empty_lines, split)
     chars, vocab_size = _vocabulary(out_dir, documents, tokenizer, drop_empty_lines, base, trained)
     dtype = token_dtype(vocab_size)
     if append and dtype.name != base['dtype']:
@@ -269,16 +271,19 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
     return summary
 
 
-def _hash(text):
-    return int.from_bytes(hashlib.blake2b(text.encode('utf-8'), digest_size=8).digest(), 'little')
+def _texts(documents, drop_empty_lines):
+    """The documents' texts as they are tokenized, without the empty (or whitespace-only) ones."""
+    texts = (drop_empty(t) if drop_empty_lines else t for t, _ in documents())
+    return (t for t in texts if t.strip())
 
 
 def small_corpus_split(documents, drop_empty_lines, split, limit=10_000):
-    """A corpus of a few documents can leave val (or train) empty under the hash rule; when the whole corpus is
-    under limit documents and that happens, move the threshold so that exactly the document with the lowest hash
-    goes to val (or the highest stays in train). Still the hash rule: deterministic, by text alone."""
-    texts = (drop_empty(t) if drop_empty_lines else t for t, _ in documents())
-    hashes = sorted(_hash(t) for t in itertools.islice((t for t in texts if t.strip()), limit + 1))
+    """The hash rule's split, checked before tokenizing: one document cannot be split (said now); a corpus of
+    up to limit documents where the rule leaves val (or train) empty gets the threshold moved so that exactly
+    the document with the lowest hash goes to val (or the highest stays in train): still by text alone."""
+    hashes = sorted(_hash(t) for t in itertools.islice(_texts(documents, drop_empty_lines), limit + 1))
+    if len(hashes) == 1:
+        too_few_documents('val', split, 1)
     if len(hashes) < 2 or len(hashes) > limit:
         return split
     threshold = split[1] * 2 ** 64
