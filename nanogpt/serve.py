@@ -136,7 +136,7 @@ def check_messages(messages, limits):
                                 f"assistant", f"{where}.role")
         expected = 'user' if not turns or turns[-1][0] in ('system', 'assistant') else 'assistant'
         if role != expected and not (role == 'system' and i == 0):
-            raise ApiError(400, f"{where}.role is {m['role']} where a {expected} message is expected: after an "
+            raise ApiError(400, f"{where}.role is {m['role']} but the {expected}'s message comes next: after an "
                                 f"optional first system message, user and assistant messages alternate, from a "
                                 f"user message", f"{where}.role")
         turns.append((role, _text(m.get('content'), f"{where}.content", limits)))
@@ -441,7 +441,7 @@ async def read_body(http, limit):
         if len(raw) > limit:
             raise too_big
     try:
-        body = json.loads(bytes(raw))
+        body = json.loads(bytes(raw).decode('utf-8'))  # JSON is UTF-8 (RFC 8259)
     except UnicodeDecodeError:
         raise ApiError(400, "the request body is not UTF-8 text; send JSON in UTF-8", code='invalid_json')
     except ValueError as e:
