@@ -83,12 +83,15 @@ class Server:
 
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
-    """{'en': (out_dir, dataset), 'zh': ...}: English on GPT-2 BPE, Chinese on a byte-level BPE of 400 ids (most
-    Chinese characters take two or three tokens, so a stream that cut them would show U+FFFD)."""
+    """{'en': (out_dir, dataset), 'zh': ...}: each on a byte-level BPE of 400 ids trained on its conversations
+    (GPT-2 BPE's 50k-row output layer would make training the slowest part of this file; chat.py's tests cover
+    GPT-2 BPE). Most Chinese characters take two or three tokens, so a stream that cut them would show U+FFFD."""
     tmp = tmp_path_factory.mktemp('serve')
-    texts = [m['content'] for r in lines(ZH, 467) for m in r['messages']]
-    made = {'en': train_chat_model(tmp, 'en', EN, 300, iters=30),
-            'zh': train_chat_model(tmp, 'zh', ZH, 467, train_tokenizer(tmp / 'zh.json', texts), iters=150, width=64)}
+    made = {}
+    for name, source, n in (('en', EN, 300), ('zh', ZH, 467)):
+        texts = [m['content'] for r in lines(source, n) for m in r['messages']]
+        made[name] = train_chat_model(tmp, name, source, n, train_tokenizer(tmp / f'{name}.json', texts),
+                                      iters=150, width=64)
     yield made
     for _, dataset in made.values():
         shutil.rmtree(os.path.join(ROOT, 'data', dataset), ignore_errors=True)
