@@ -390,3 +390,48 @@ def test_page_shows_text_as_it_comes_and_stop_ends_the_generation(char_server, b
     while server.health()['stopped_disconnected'] == stopped and time.time() < deadline:
         time.sleep(0.1)
     assert server.health()['stopped_disconnected'] == stopped + 1 and server.health()['running'] == 0
+
+
+# --- k8s/serve.yaml: what an operator applies ------------------------------------------------------------
+
+def test_k8s_deployment_and_service():
+    """The Deployment runs serve.py from the image's folder on an out_dir of the shared volume (mounted read
+    only), listens on the pod's address only with a key from a Secret, and is probed on /health at the port
+    it serves; the Service selects its pods and forwards to that port."""
+    import re
+    from test_reliability_k8s import all_docs, docs_of, dockerfile_workdir, pytorchjob
+    docs = {d['kind']: d for d in docs_of('k8s/serve.yaml')}
+    deploy, service = docs['Deployment'], docs['Service']
+    assert deploy['apiVersion'] == 'apps/v1' and service['apiVersion'] == 'v1'
+    labels = deploy['spec']['template']['metadata']['labels']
+    assert deploy['spec']['selector']['matchLabels'].items() <= labels.items()
+    assert service['spec']['selector'].items() <= labels.items()
+    pod = deploy['spec']['template']['spec']
+    (c,) = pod['containers']
+    assert c['workingDir'] == dockerfile_workdir()
+    (trainer,) = pytorchjob('k8s/pytorchjob.yaml')['spec']['pytorchReplicaSpecs']['Worker']['template']['spec'][
+        'containers']
+    assert c['image'] == trainer['image'] and c['image'] in open(os.path.join(ROOT, 'docs', 'kubernetes.md')).read()
+    assert c['command'][:2] == ['python', 'serve.py']
+    args = dict(a[2:].split('=', 1) for a in c['command'][2:])
+    knobs = set(re.findall(r'^(\w+) = ', open(os.path.join(ROOT, 'serve.py')).read(), re.M))
+    assert set(args) <= knobs, set(args) - knobs
+    # reachable from the Service, and then only with the key
+    assert args['host'] == '0.0.0.0'
+    (key,) = [e for e in c['env'] if e['name'] == 'NANOGPT_API_KEY']
+    assert not key['valueFrom']['secretKeyRef'].get('optional', False)
+    # the run on the shared volume, read only
+    mounts = {m['mountPath']: m for m in c['volumeMounts']}
+    (mount,) = [m for p, m in mounts.items() if args['out_dir'].startswith(p + '/')]
+    assert mount['readOnly'] is True
+    (volume,) = [v for v in pod['volumes'] if v['name'] == mount['name']]
+    claims = [d for d in all_docs() if d['kind'] == 'PersistentVolumeClaim']
+    assert volume['persistentVolumeClaim']['claimName'] in [d['metadata']['name'] for d in claims]
+    # probes and the Service reach the port serve.py listens on
+    (port,) = c['ports']
+    assert port['containerPort'] == int(args['port'])
+    for probe in ('startupProbe', 'readinessProbe', 'livenessProbe'):
+        assert c[probe]['httpGet'] == {'path': '/health', 'port': port['name']}
+    (sp,) = service['spec']['ports']
+    assert sp['targetPort'] in (port['name'], port['containerPort'])
+    assert str(c['resources']['limits']['nvidia.com/gpu']) == '1'
