@@ -14,6 +14,7 @@ expose it, set an API key (NANOGPT_API_KEY) and read docs/serve.md.
 """
 
 import os
+import socket
 import sys
 
 import torch
@@ -31,7 +32,7 @@ out_dir = 'out-chat'  # the model's folder (ckpt.pt)
 dataset = ''  # the prepared dataset whose tokenizer the model uses; '' = the checkpoint's (a folder inside data/)
 model_name = ''  # the model id clients send and GET /v1/models lists; '' = out_dir's folder name
 host = '127.0.0.1'  # this machine only; '0.0.0.0' listens on every network (set api_key first)
-port = 8000
+port = 8000  # 0: any free port (the line it prints says which)
 # clients must send 'Authorization: Bearer KEY'; '' = no key. Set it in the environment, not on the command line
 api_key = os.environ.get('NANOGPT_API_KEY', '')
 queue = 8  # requests that may wait while one is answered; more get 429 at once
@@ -53,11 +54,23 @@ compile = True  # on a GPU: compile the decode step once (a CUDA graph), before 
 configure(globals(), nullable=('top_k',))
 # -----------------------------------------------------------------------------
 check_sampling(temperature, top_k, top_p)
-if queue < 0 or max_tokens < 1 or max_tokens_limit < 1 or max_body_bytes < 1 or max_message_chars < 1:
-    fail("queue must be 0 or more, and max_tokens, max_tokens_limit, max_body_bytes, max_message_chars 1 or more")
+for name, low in (('queue', 0), ('max_tokens', 1), ('max_tokens_limit', 1), ('max_body_bytes', 1),
+                  ('max_message_chars', 1)):
+    if globals()[name] < low:
+        fail(f"--{name}={globals()[name]}: it must be {low} or more")
 if not 0 <= port <= 65535:
-    fail(f"port must be from 0 to 65535, not {port}")
+    fail(f"--port={port}: a port is from 1 to 65535 (0: any free one)")
 device_type, ctx = setup(device, dtype)
+# listen before loading the model: a port in use fails at once, and --port=0 gets a free port to print
+listener = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    listener.bind((host, port))
+except OSError as e:
+    fail(f"cannot listen on {host} port {port} ({e.strerror}); choose another --port (another program may use "
+         f"it), and a --host that is this machine's")
+port = listener.getsockname()[1]
+listener.listen(128)  # connections wait from now on, answered once the model is loaded
 
 model, tok, chat_problem = load(out_dir, dataset)
 model.eval()
@@ -84,5 +97,6 @@ if host not in ('127.0.0.1', 'localhost', '::1') and not api_key:
          f"set NANOGPT_API_KEY (docs/serve.md)")
 
 import uvicorn  # noqa: E402  (after the checks: a bad flag fails fast)
-uvicorn.run(app, host=host, port=port, log_level='info', timeout_graceful_shutdown=3)
+server = uvicorn.Server(uvicorn.Config(app, log_level='info', timeout_graceful_shutdown=3))
+server.run(sockets=[listener])
 sys.exit(0)

@@ -4,6 +4,7 @@ fields, whole characters in the stream, bad requests, the queue's 429, client di
 the chat page in a real headless Chromium."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from harness import ROOT, SHARED, free_port, run
+from harness import ROOT, SHARED, run
 from test_chat import lines, prepare, train_tokenizer, write_jsonl
 
 openai = pytest.importorskip('openai')
@@ -43,23 +44,23 @@ class Server:
     """python serve.py on a free loopback port, its output in a file; stopped with SIGTERM."""
 
     def __init__(self, out_dir, log, *args, env=None):
-        self.port = free_port()
-        self.url = f'http://127.0.0.1:{self.port}'
+        self.url = None
         self.log_path = log
-        self.p = subprocess.Popen([sys.executable, 'serve.py', f'--out_dir={out_dir}', f'--port={self.port}',
+        self.p = subprocess.Popen([sys.executable, 'serve.py', f'--out_dir={out_dir}', '--port=0',
                                    '--device=cpu', *args], cwd=ROOT, stdout=open(log, 'w'), stderr=subprocess.STDOUT,
                                   env=dict(os.environ, **(env or {})), start_new_session=True)
 
     def wait(self):
+        """Once it listens: --port=0 takes a free port, which its `serving ... at http://...` line names."""
         deadline = time.time() + 90
-        while True:
-            try:
-                if httpx.get(self.url + '/health', timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+        while self.url is None:
+            found = re.search(r'^serving .* and (http://127\.0\.0\.1:\d+)/v1', self.log(), re.M)
+            if found:
+                self.url = found.group(1)
+                break
             assert self.p.poll() is None and time.time() < deadline, f"serve.py did not start:\n{self.log()}"
             time.sleep(0.1)
+        assert httpx.get(self.url + '/health', timeout=10).status_code == 200
         return self
 
     def log(self):
@@ -307,6 +308,17 @@ def test_queue_refuses_at_once_and_a_disconnect_stops_generation(char_server):
         assert h['stopped_disconnected'] == stopped + 2 and h['running'] == 0 and h['waiting'] == 0
 
 
+def test_port_in_use_is_one_line(char_server):
+    """serve.py on a port that is taken: one `error:` line and exit 2, before it loads the model."""
+    out_dir, server = char_server
+    port = server.url.rsplit(':', 1)[1]
+    r = subprocess.run([sys.executable, 'serve.py', '--device=cpu', f'--out_dir={out_dir}', f'--port={port}'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: cannot listen on 127.0.0.1 port {port} (") \
+        and r.stderr.count('\n') == 1, r.stderr
+    assert 'serving' not in r.stdout
+
+
 # --- must-show 4: the page in a real headless browser ------------------------------------------------------
 
 def chromium():
@@ -398,7 +410,6 @@ def test_k8s_deployment_and_service():
     """The Deployment runs serve.py from the image's folder on an out_dir of the shared volume (mounted read
     only), listens on the pod's address only with a key from a Secret, and is probed on /health at the port
     it serves; the Service selects its pods and forwards to that port."""
-    import re
     from test_reliability_k8s import all_docs, docs_of, dockerfile_workdir, pytorchjob
     docs = {d['kind']: d for d in docs_of('k8s/serve.yaml')}
     deploy, service = docs['Deployment'], docs['Service']
