@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nanogpt.chat import ASSISTANT, END, USER, Answerer, check_chat_tokenizer, render
+from nanogpt.chat import ASSISTANT, Answerer, check_chat_tokenizer, render
 from nanogpt.errors import BadInput
 from nanogpt.sampling import TextStream
 
