@@ -33,8 +33,9 @@ dataset = ''  # the prepared dataset whose tokenizer the model uses; '' = the ch
 model_name = ''  # the model id clients send and GET /v1/models lists; '' = out_dir's folder name
 host = '127.0.0.1'  # this machine only; '0.0.0.0' listens on every network (set api_key first)
 port = 8000  # 0: any free port (the line it prints says which)
-# clients must send 'Authorization: Bearer KEY'; '' = no key. Set it in the environment, not on the command line
-api_key = os.environ.get('NANOGPT_API_KEY', '')
+# clients must send 'Authorization: Bearer KEY'. '' = the environment's NANOGPT_API_KEY (set it there: a command
+# line shows in `ps`), or no key when that is unset too
+api_key = ''
 queue = 8  # requests that may wait while one is answered; more get 429 at once
 cors = ''  # web pages of other origins that may call the API, comma-separated ('*': any); '' = none
 # sampling, when a request does not say (as chat.py)
@@ -52,6 +53,7 @@ dtype = default_dtype()  # bfloat16 or float16 on a GPU, float32 on a CPU
 compile = True  # on a GPU: compile the decode step once (a CUDA graph), before the first request; a CPU runs eager
 # -----------------------------------------------------------------------------
 configure(globals(), nullable=('top_k',))
+api_key = api_key or os.environ.get('NANOGPT_API_KEY', '')
 # -----------------------------------------------------------------------------
 check_sampling(temperature, top_k, top_p)
 for name, low in (('queue', 0), ('max_tokens', 1), ('max_tokens_limit', 1), ('max_body_bytes', 1),

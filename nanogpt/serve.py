@@ -262,9 +262,10 @@ class Engine:
         fixed = len(parts[0]) if turns[0][0] == 'system' else 0
         first = 1 if turns[0][0] == 'system' else 0
         if fixed + len(parts[-1]) >= self.block:
-            system = " with the system message" if fixed else ""
-            raise ApiError(400, f"the last message is {len(parts[-1]) - 1} tokens:{system} it leaves no room for an "
-                                f"answer in the model's context of {self.block} tokens; shorten it",
+            what = (f"the system message ({fixed - 2} tokens) and the last message ({len(parts[-1]) - 3} tokens) "
+                    f"leave" if fixed else f"the last message is {len(parts[-1]) - 3} tokens: it leaves")
+            raise ApiError(400, f"{what} no room for an answer in the model's context of {self.block} tokens; "
+                                f"shorten {'them' if fixed else 'it'}",
                            'messages', code='context_length_exceeded')
         dropped = 0
         while sum(map(len, parts)) + self.block // 4 > self.block and len(parts) > first + 1:

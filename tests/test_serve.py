@@ -208,7 +208,7 @@ BAD = [  # (body or raw bytes, status, words of the message)
     ({'messages': [{'role': 'user', 'content': 'x' * 20_001}]}, 400, "20,001 characters, more than"),
     ({'messages': [{'role': 'user', 'content': 'word ' * 100}]}, 400, "tokens: it leaves no room for an answer"),
     ({'messages': [{'role': 'system', 'content': 'word ' * 100}, {'role': 'user', 'content': 'Hi'}]}, 400,
-     "with the system message it leaves no room"),
+     "tokens) leave no room for an answer"),
     ({'temperature': -1}, 400, "'temperature' must be a number at least 0"),
     ({'temperature': 'hot'}, 400, "'temperature' must be a number"),
     ({'top_p': 0}, 400, "'top_p' must be a number above 0 and at most 1"),
