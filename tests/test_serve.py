@@ -310,15 +310,20 @@ def test_queue_refuses_at_once_and_a_disconnect_stops_generation(char_server):
         assert h['stopped_disconnected'] == stopped + 2 and h['running'] == 0 and h['waiting'] == 0
 
 
-def test_port_in_use_is_one_line(char_server):
-    """serve.py on a port that is taken: one `error:` line and exit 2, before it loads the model."""
+def test_serve_py_refusals(char_server):
+    """serve.py's own bad input (docs/errors.md): one `error:` line and exit 2, before it loads the model; a
+    port that is taken is found before the model loads. The two run at once."""
     out_dir, server = char_server
     port = server.url.rsplit(':', 1)[1]
-    r = subprocess.run([sys.executable, 'serve.py', '--device=cpu', f'--out_dir={out_dir}', f'--port={port}'],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and r.stderr.startswith(f"error: cannot listen on 127.0.0.1 port {port} (") \
-        and r.stderr.count('\n') == 1, r.stderr
-    assert 'serving' not in r.stdout
+    cases = {f'--port={port}': f"error: cannot listen on 127.0.0.1 port {port} (",
+             '--max_tokens=0': "error: --max_tokens=0: it must be 1 or more"}
+    procs = {flag: subprocess.Popen([sys.executable, 'serve.py', '--device=cpu', f'--out_dir={out_dir}', flag],
+                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for flag in cases}
+    for flag, words in cases.items():
+        out, err = procs[flag].communicate(timeout=120)
+        assert procs[flag].returncode == 2 and err.startswith(words) and err.count('\n') == 1, (flag, err)
+        assert 'serving' not in out
 
 
 # --- must-show 4: the page in a real headless browser ------------------------------------------------------
