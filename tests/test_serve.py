@@ -22,12 +22,12 @@ openai = pytest.importorskip('openai')
 EN = os.path.join(SHARED, 'chat', 'chatterbot_en.jsonl')
 ZH = os.path.join(SHARED, 'chat', 'chatterbot_zh.jsonl')
 TRAIN = ['--device=cpu', '--compile=False', '--dtype=float32', '--eval_iters=1', '--log_interval=100',
-         '--batch_size=16', '--gradient_accumulation_steps=1', '--block_size=64', '--dropout=0.0',
+         '--gradient_accumulation_steps=1', '--block_size=64', '--dropout=0.0',
          '--learning_rate=3e-3', '--warmup_iters=5', '--n_layer=1', '--n_head=2']
 KEY = 'test-key-1234'
 
 
-def train_chat_model(tmp, name, source, n, tokenizer=None, iters=40, width=32):
+def train_chat_model(tmp, name, source, n, tokenizer=None, iters=40, width=32, batch=16):
     """A tiny chat model trained from scratch on the first n conversations of source: (out_dir, dataset)."""
     src = write_jsonl(tmp / f'{name}.jsonl', lines(source, n))
     dataset = f'test_serve_{name}_{os.getpid()}'
@@ -36,7 +36,7 @@ def train_chat_model(tmp, name, source, n, tokenizer=None, iters=40, width=32):
     assert prepare(args + ([f'--tokenizer={tokenizer}'] if tokenizer else []))[0] == 0
     out = str(tmp / f'out-{name}')
     run(['train.py', f'--dataset={dataset}', f'--out_dir={out}', f'--max_iters={iters}', f'--lr_decay_iters={iters}',
-         f'--eval_interval={iters}', f'--n_embd={width}'] + TRAIN)
+         f'--eval_interval={iters}', f'--n_embd={width}'] + TRAIN + [f'--batch_size={batch}'])
     return out, dataset
 
 
@@ -84,15 +84,18 @@ class Server:
 
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
-    """{'en': (out_dir, dataset), 'zh': ...}: each on a byte-level BPE of 400 ids trained on its conversations
-    (GPT-2 BPE's 50k-row output layer would make training the slowest part of this file; chat.py's tests cover
-    GPT-2 BPE). Most Chinese characters take two or three tokens, so a stream that cut them would show U+FFFD."""
+    """{'en': (out_dir, dataset), 'zh': ..., 'gpt2': ...}: en and zh on a byte-level BPE of 400 ids trained on
+    their conversations (most Chinese characters take two or three tokens, so a stream that cut them would show
+    U+FFFD); gpt2 on GPT-2 BPE and its padded vocabulary (chat tokens at 50257..50260), barely trained: its
+    50k-row output layer makes each step slow, and its answer, a run of words until the context is full, is
+    enough to compare."""
     tmp = tmp_path_factory.mktemp('serve')
     made = {}
     for name, source, n in (('en', EN, 300), ('zh', ZH, 467)):
         texts = [m['content'] for r in lines(source, n) for m in r['messages']]
         made[name] = train_chat_model(tmp, name, source, n, train_tokenizer(tmp / f'{name}.json', texts),
                                       iters=150, width=64)
+    made['gpt2'] = train_chat_model(tmp, 'gpt2', EN, 100, iters=3, batch=4)
     yield made
     for _, dataset in made.values():
         shutil.rmtree(os.path.join(ROOT, 'data', dataset), ignore_errors=True)
@@ -137,7 +140,7 @@ def streamed(client, prompt, **kw):
 
 # --- must-show 1: the streamed answer at temperature 0 is chat.py --prompt's ----------------------------------
 
-@pytest.mark.parametrize('lang,prompt', [('en', 'What is AI?'), ('zh', '你好吗')])
+@pytest.mark.parametrize('lang,prompt', [('en', 'What is AI?'), ('zh', '你好吗'), ('gpt2', 'What is AI?')])
 def test_openai_stream_equals_chat_py(servers, models, lang, prompt):
     out_dir, _ = models[lang]
     client = servers[lang].client()
