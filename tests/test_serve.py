@@ -311,6 +311,17 @@ def test_queue_refuses_at_once_and_a_disconnect_stops_generation(char_server):
             time.sleep(0.1)
         h = server.health()
         assert h['stopped_disconnected'] == stopped + 2 and h['running'] == 0 and h['waiting'] == 0
+        # a client that leaves while it waits: its request is dropped when its turn comes, nothing generated
+        with a.stream('POST', '/v1/completions', json=endless) as running:
+            lines_a = running.iter_lines()  # kept: a dropped iterator would close the connection
+            assert next(lines_a).startswith('data: ')
+            with b.stream('POST', '/v1/completions', json=endless) as waiting:
+                assert waiting.status_code == 200 and server.health()['waiting'] == 1
+        while server.health()['stopped_disconnected'] < stopped + 4 and time.time() < deadline + 40:
+            time.sleep(0.1)
+        h = server.health()
+        assert h['stopped_disconnected'] == stopped + 4 and h['running'] == 0 and h['waiting'] == 0
+        assert 'the client left while it waited; nothing generated' in server.log()
 
 
 def test_serve_py_refusals(char_server):
