@@ -110,7 +110,7 @@ if mode in ('train', 'both'):
     for d in dtypes:
         torch.manual_seed(seed)
         model = GPT(config).to(device)
-        optimizer = build_optimizer(model, 'muon' if modern else 'adamw', 6e-4, 0.1, (0.9, 0.95), device_type)
+        optimizer = build_optimizer(model, 'muon' if modern else 'adamw', 6e-4, 0.1, (0.9, 0.95), device_type, d)
         step_model = torch.compile(model, mode=compile_mode) if compile else model
         runs[d] = dict(model=model, step_model=step_model, optimizer=optimizer, times=[], cpu_times=[], losses=[])
 
