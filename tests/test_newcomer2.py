@@ -155,6 +155,7 @@ def test_k8s_manifests_work_offline_and_have_a_route_for_your_own_files():
     pods = {}
     for d in docs:
         spec = {'Pod': lambda: d['spec'], 'Job': lambda: d['spec']['template']['spec'],
+                'Deployment': lambda: d['spec']['template']['spec'],
                 'PyTorchJob': lambda: d['spec']['pytorchReplicaSpecs']['Worker']['template']['spec']}.get(d['kind'])
         if spec:
             pods[d['metadata']['name']] = spec()
