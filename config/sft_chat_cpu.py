@@ -8,7 +8,7 @@
 # $ python train.py config/sft_chat_cpu.py
 # $ python chat.py --out_dir=out-chat-cpu --device=cpu --temperature=0 --prompt="What is AI?"
 # On a machine busy with other work, OMP_NUM_THREADS=1 python train.py ... is much faster than a thread per core.
-# Measured so on a 2-core Xeon (load 5-6): 15.5 min, train loss 0.016, eval.py --split=train --max_answers=100:
+# Measured so on a 2-core Xeon (load 5-6): 10-15.5 min, train loss 0.016, eval.py --split=train --max_answers=100:
 # 100/100 exact greedy answers; held-out val loss 7.8 (it memorises, as said above).
 import torch
 
