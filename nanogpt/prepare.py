@@ -54,6 +54,7 @@ def is_val(text, index, split):
 
 
 _W = {}  # per-process tokenizer state, set by _init_worker
+_LOADED = {}  # sha256: the TrainedTokenizer the main process loaded (forked workers inherit it instead of loading)
 
 
 def trained_tokenizer(tokenizer):
@@ -62,6 +63,8 @@ def trained_tokenizer(tokenizer):
     if tokenizer in ('gpt2', 'char'):
         return None
     tok = TrainedTokenizer(tokenizer)
+    _LOADED.clear()
+    _LOADED[tok.sha256] = tok
     if tok.eot is None:
         fail(f"{tokenizer} has no special token {EOT_TOKEN}, which separates documents; train one with "
              f"python data/train_tokenizer.py (it reserves it)")
@@ -71,7 +74,7 @@ def trained_tokenizer(tokenizer):
 def _init_worker(tokenizer, chars, sha256=None):
     _W.clear()
     if sha256 is not None:  # a trained tokenizer.json, the same file the main process checked
-        tok = TrainedTokenizer(tokenizer, sha256)
+        tok = _LOADED.get(sha256) or TrainedTokenizer(tokenizer, sha256)
         _W['enc'] = lambda t: np.asarray(tok.encode_ordinary_reference(t), dtype=np.int64)
         if tok.tiktoken is not None:  # the converted file; _encode_shard checks it before use
             fast = tok.tiktoken

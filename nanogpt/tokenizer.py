@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import sys
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.localdata import LOCAL_DATA_ENV, local_copy
@@ -165,14 +165,12 @@ def tiktoken_of(spec, name='trained'):
         return None, "a special token's id differs from its vocabulary entry"
     if sorted({**vocab, **special}.values()) != list(range(len({**vocab, **special}))):
         return None, "its ids are not 0..n-1, each used once"
-    ranks = {}
-    for piece, i in vocab.items():
-        if piece in special:
-            continue
-        if any(c not in byte_of for c in piece):
-            return None, f"vocabulary entry {piece!r} is not byte-level"
-        ranks[bytes(byte_of[c] for c in piece)] = i
-    if len(ranks) != len(vocab) - len(set(special) & set(vocab)) or not all(bytes([b]) in ranks for b in range(256)):
+    pieces = {piece: i for piece, i in vocab.items() if piece not in special}
+    if '' in pieces or not set(''.join(pieces)) <= set(byte_of):
+        return None, "the vocabulary has entries that are not byte-level"
+    table = {ord(c): b for c, b in byte_of.items()}  # each character to its byte's code point: latin-1 gives the bytes
+    ranks = {piece.translate(table).encode('latin-1'): i for piece, i in pieces.items()}
+    if len(ranks) != len(pieces) or not all(bytes([b]) in ranks for b in range(256)):
         return None, "the vocabulary lacks some of the 256 bytes or holds one byte string twice"
     import tiktoken
     from tiktoken_ext.openai_public import r50k_pat_str
@@ -207,29 +205,40 @@ class TrainedTokenizer:
         from tokenizers import Tokenizer
         if not os.path.exists(path):
             fail(f"no tokenizer file {path}; train one with python data/train_tokenizer.py or give its path")
-        self.path, self.sha256 = path, file_sha256(path)
+        with open(path, 'rb') as f:
+            raw = f.read()  # read once: the sha256, tokenizers and the conversion all see these bytes
+        self.path, self.sha256 = path, hashlib.sha256(raw).hexdigest()
         if sha256 is not None and sha256 != self.sha256:
             fail(f"{path} is not the tokenizer expected (sha256 {self.sha256[:12]}..., not {sha256[:12]}...); "
                  f"put the tokenizer.json the data was prepared with back, or prepare the data again with this one")
         try:
-            self.tk = Tokenizer.from_file(path)
-            self.ordinary = Tokenizer.from_file(path)
+            self._text = raw.decode('utf-8')
+            self.ordinary = Tokenizer.from_str(self._text)
         except Exception as e:  # tokenizers raises a bare Exception for a file that is not a tokenizer.json
             fail(f"{path} is not a tokenizer.json that Hugging Face tokenizers loads ({str(e)[:200]}); "
                  f"train one with python data/train_tokenizer.py")
         self.ordinary.encode_special_tokens = True  # the text of a special token is encoded as plain text
-        self.vocab_size = self.tk.get_vocab_size(with_added_tokens=True)
-        self.special = {t.content: i for i, t in self.tk.get_added_tokens_decoder().items() if t.special}
+        self.vocab_size = self.ordinary.get_vocab_size(with_added_tokens=True)
+        self.special = {t.content: i for i, t in self.ordinary.get_added_tokens_decoder().items() if t.special}
         self.eot = self.special.get(EOT_TOKEN)
-        byte_of = _byte_of_char()
-        self._bytes = [b''] * self.vocab_size
-        for piece, i in self.tk.get_vocab(with_added_tokens=False).items():
-            if piece not in self.special:
-                self._bytes[i] = bytes(byte_of[c] for c in piece)
-        with open(path, encoding='utf-8') as f:
-            self.tiktoken, self.tiktoken_why = tiktoken_of(json.load(f), f'trained-{self.sha256[:12]}')
+        self.tiktoken, self.tiktoken_why = tiktoken_of(json.loads(self._text), f'trained-{self.sha256[:12]}')
         self.check = recorded_check(path, self.sha256) if self.tiktoken is not None else None
         self.fast = self.tiktoken is not None and bool(self.check and self.check['equal'])
+
+    @cached_property
+    def tk(self):
+        """The tokenizer that turns special tokens' text into their ids (encode, decode); built on first use."""
+        from tokenizers import Tokenizer
+        return Tokenizer.from_str(self._text)
+
+    @cached_property
+    def _bytes(self):
+        byte_of = _byte_of_char()
+        out = [b''] * self.vocab_size
+        for piece, i in self.ordinary.get_vocab(with_added_tokens=False).items():
+            if piece not in self.special:
+                out[i] = bytes(byte_of[c] for c in piece)
+        return out
 
     def encode(self, s):
         return self.tk.encode(s, add_special_tokens=False).ids

@@ -1,0 +1,191 @@
+"""
+Benchmark a trained tokenizer's data step (data/train_tokenizer.py, data/prepare_local.py), all figures from one run:
+
+ 1. prepare throughput on the same Chinese corpus (the shared reviews, repeated), whole process, one process:
+    GPT-2 BPE, the trained tokenizer through tiktoken (as prepare_local.py now runs it) and through tokenizers;
+ 2. 2 processes against 1 on a corpus of --mb megabytes (default 110), the trained tokenizer through tiktoken;
+ 3. ids identical to tokenizers' on every document: per document, and the two datasets of 1. byte for byte;
+ 4. train_tokenizer.py on --train_chars characters (default 100 M): wall time and peak RSS.
+
+  NANOGPT_LOCAL_DATA=../shared/data python tools/bench_tokenizer.py [--tokenizer=tok/zh32k/tokenizer.json]
+
+Without --tokenizer a 32k one is trained on the reviews first. Wall times include the interpreter's start and
+imports, as a user sees them; CPU seconds are the process's and its workers'; peak RSS is the largest process's.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from nanogpt.localdata import local_copy
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+p = argparse.ArgumentParser()
+p.add_argument('--tokenizer', default=None, help='a trained tokenizer.json (default: train a 32k one on the reviews)')
+p.add_argument('--copies', type=int, default=3, help='times the reviews are repeated for figures 1 and 3')
+p.add_argument('--repeats', type=int, default=2, help='runs of each prepare in figure 1; the best counts')
+p.add_argument('--mb', type=float, default=110, help='megabytes of corpus for figure 2')
+p.add_argument('--train_chars', type=float, default=100e6, help='characters for figure 4 (0: skip it)')
+p.add_argument('--tmp', default=None, help='working folder (default: a new temporary one, removed at the end)')
+args = p.parse_args()
+
+tmp = args.tmp or tempfile.mkdtemp(prefix='bench_tokenizer_')
+os.makedirs(tmp, exist_ok=True)
+REVIEWS = [json.loads(line)['text'] for line in open(local_copy('zh_reviews/reviews.jsonl'), encoding='utf-8')]
+print(f"working in {tmp}; CPU: {os.cpu_count()} cores, "
+      f"{next((ln.split(':', 1)[1].strip() for ln in open('/proc/cpuinfo') if ln.startswith('model name')), '?')}")
+
+
+def loadavg():
+    return open('/proc/loadavg').read().split()[0]
+
+
+def measure(cmd):
+    """Run cmd in the project's root; (wall s, what it printed). A failure ends the benchmark."""
+    t0 = time.time()
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()
+    wall = time.time() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} failed:\n{err[-2000:]}")
+    return wall, out + err
+
+
+def timed(cmd):
+    """measure() through a child that reports its children's rusage: (wall, CPU s, peak RSS MB, output)."""
+    probe = ("import resource, subprocess, sys, time; t = time.time(); r = subprocess.run(sys.argv[1:]); "
+             "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+             "print(f'@@ {time.time() - t} {u.ru_utime + u.ru_stime} {u.ru_maxrss / 1024}', file=sys.stderr); "
+             "sys.exit(r.returncode)")
+    _, out = measure([sys.executable, '-c', probe, *cmd])
+    wall, cpu, rss = map(float, re.search(r'@@ (\S+) (\S+) (\S+)', out).groups())
+    return wall, cpu, rss, out
+
+
+def write_jsonl(path, texts):
+    with open(path, 'w', encoding='utf-8') as f:
+        for t in texts:
+            f.write(json.dumps({'text': t}, ensure_ascii=False) + '\n')
+
+
+# -----------------------------------------------------------------------------
+tok_path = args.tokenizer
+if tok_path is None:
+    tok_path = os.path.join(tmp, 'zh32k', 'tokenizer.json')
+    wall, cpu, rss, out = timed([sys.executable, 'data/train_tokenizer.py', local_copy('zh_reviews/reviews.jsonl'),
+                                 '--vocab_size=32000', f'--out_dir={os.path.dirname(tok_path)}'])
+    print(f"trained {tok_path} on the reviews in {wall:.1f}s:",
+          *[ln for ln in out.splitlines() if ln.startswith(('trained on', 'tiktoken conversion'))], sep='\n  ')
+tok_path = os.path.abspath(tok_path)
+# the same file beside a report that says the check failed: prepare_local.py then encodes with tokenizers
+ref_dir = os.path.join(tmp, 'reference')
+os.makedirs(ref_dir, exist_ok=True)
+ref_path = os.path.join(ref_dir, 'tokenizer.json')
+shutil.copyfile(tok_path, ref_path)
+from nanogpt.tokenizer import TrainedTokenizer, gpt2_encoding  # noqa: E402
+tok = TrainedTokenizer(tok_path)
+with open(os.path.join(ref_dir, 'tokenizer_report.json'), 'w') as f:
+    json.dump({'sha256': tok.sha256, 'tiktoken_check': {'equal': False}}, f)
+if tok.tiktoken is None:
+    sys.exit(f"{tok_path} does not convert to tiktoken: {tok.tiktoken_why}")
+
+# 1. one process, the same corpus, three encoders
+corpus = os.path.join(tmp, 'zh.jsonl')
+docs = REVIEWS * args.copies
+write_jsonl(corpus, docs)
+nchars = sum(map(len, docs))
+print(f"\n1. prepare_local.py --num_proc=1 on the reviews x{args.copies}: {len(docs):,} documents, {nchars:,} "
+      f"characters, {os.path.getsize(corpus) / 1e6:.1f} MB; whole process, best of {args.repeats}, in turn")
+runs = {'GPT-2 BPE (tiktoken)': 'gpt2', 'trained 32k, tiktoken': tok_path, 'trained 32k, tokenizers': ref_path}
+best = {}
+for r in range(args.repeats):
+    for name, t in runs.items():
+        out_dir = os.path.join(tmp, f'ds-{list(runs).index(name)}')
+        shutil.rmtree(out_dir, ignore_errors=True)
+        wall, cpu, rss, out = timed([sys.executable, 'data/prepare_local.py', corpus, f'--tokenizer={t}',
+                                     f'--out_dir={out_dir}', '--num_proc=1'])
+        if 'warning' in out:
+            print(' ', [ln for ln in out.splitlines() if 'warning' in ln][0])
+        if name not in best or wall < best[name][0]:
+            best[name] = (wall, cpu, rss, loadavg())
+print(f"  {'tokenizer':<26}{'wall s':>8}{'chars/s':>12}{'CPU s':>8}{'chars/CPU s':>13}{'peak RSS MB':>13}{'load':>6}")
+for name, (wall, cpu, rss, load) in best.items():
+    print(f"  {name:<26}{wall:>8.2f}{nchars / wall:>12,.0f}{cpu:>8.2f}{nchars / cpu:>13,.0f}{rss:>13,.0f}{load:>6}")
+g, t, h = (best[n][0] for n in runs)
+print(f"  trained through tiktoken vs GPT-2 BPE: {g / t:.2f}x the characters/s (goal >= 0.9x); "
+      f"vs through tokenizers: {h / t:.2f}x")
+
+# 3. every document: tiktoken's ids against tokenizers', and the two trained datasets byte for byte
+t0 = time.time()
+unique = list(dict.fromkeys(docs))
+fast, ref = tok.tiktoken.encode_ordinary_batch(unique), tok.encode_ordinary_batch(unique, reference=True)
+differ = [i for i in range(len(unique)) if fast[i] != ref[i]]
+same_bins = all(open(os.path.join(tmp, 'ds-1', f'{s}.bin'), 'rb').read() == open(os.path.join(tmp, 'ds-2', f'{s}.bin'), 'rb').read()
+                for s in ('train', 'val'))
+print(f"\n3. ids: tiktoken vs tokenizers on every document of the corpus of 1. ({len(docs):,} documents, "
+      f"{len(unique):,} distinct texts, {sum(map(len, ref)):,} tokens): {len(differ)} differ"
+      + (f", the first {unique[differ[0]][:60]!r}" if differ else "")
+      + f"; train.bin and val.bin of the two trained prepares identical: {same_bins} ({time.time() - t0:.0f}s)")
+n_gpt2 = sum(len(x) for x in gpt2_encoding().encode_ordinary_batch(unique))
+print(f"  tokens per character: trained {sum(map(len, ref)) / sum(map(len, unique)):.3f}, "
+      f"GPT-2 BPE {n_gpt2 / sum(map(len, unique)):.3f}")
+
+# 2. 1 vs 2 processes on >= --mb MB: shuffled copies of the reviews, each copy numbered (distinct documents)
+big = os.path.join(tmp, 'big')
+os.makedirs(big, exist_ok=True)
+rng, size, part, nbig = random.Random(0), 0, [], 0
+while size < args.mb * 1e6:
+    k = len(part)
+    batch = [f"{t} #{k}" for t in rng.sample(REVIEWS, len(REVIEWS))]
+    part.append(os.path.join(big, f'part{k:03d}.jsonl'))
+    write_jsonl(part[-1], batch)
+    size += os.path.getsize(part[-1])
+    nbig += sum(map(len, batch))
+print(f"\n2. prepare_local.py, the trained tokenizer through tiktoken, on {len(part)} .jsonl files, "
+      f"{size / 1e6:.0f} MB, {nbig:,} characters")
+rows = {}
+for n in (1, 2):
+    out_dir = os.path.join(tmp, f'big-{n}')
+    l0 = loadavg()
+    wall, cpu, rss, out = timed([sys.executable, 'data/prepare_local.py', big, f'--tokenizer={tok_path}',
+                                 f'--out_dir={out_dir}', f'--num_proc={n}'])
+    rows[n] = (wall, cpu, rss, f"{l0}->{loadavg()}")
+    shutil.rmtree(out_dir)
+print(f"  {'processes':<11}{'wall s':>8}{'chars/s':>12}{'CPU s':>8}{'peak RSS MB':>13}  load before->after")
+for n, (wall, cpu, rss, load) in rows.items():
+    print(f"  {n:<11}{wall:>8.1f}{nbig / wall:>12,.0f}{cpu:>8.1f}{rss:>13,.0f}  {load}")
+print(f"  2 processes vs 1: {rows[1][0] / rows[2][0]:.2f}x the characters/s (goal >= 1.8x); "
+      f"load average {open('/proc/loadavg').read().strip()}")
+shutil.rmtree(big)
+
+# 4. train_tokenizer.py on --train_chars characters of distinct clauses: each a clause of one review joined to the
+# tail of another's, so that nearly every pre-token is new, as in a real corpus (the trainer's memory grows with
+# the distinct pre-tokens; repeating the reviews would not grow it)
+if args.train_chars:
+    clauses = [c for t in REVIEWS for c in re.split(r'(?<=[，。！？；、,.!?;])', t) if len(c) > 3]
+    path, size = os.path.join(tmp, 'train.jsonl'), 0
+    with open(path, 'w', encoding='utf-8') as f:
+        while size < args.train_chars:
+            doc = ''.join(a[:rng.randint(1, len(a) - 1)] + b[rng.randint(1, len(b) - 1):]
+                          for a, b in zip(rng.sample(clauses, 20), rng.sample(clauses, 20)))
+            f.write(json.dumps({'text': doc}, ensure_ascii=False) + '\n')
+            size += len(doc)
+    print(f"\n4. train_tokenizer.py --vocab_size=32000 --max_chars={args.train_chars:.0e} on {size:,} characters "
+          f"of recombined review clauses ({os.path.getsize(path) / 1e6:.0f} MB)")
+    l0 = loadavg()
+    wall, cpu, rss, out = timed([sys.executable, 'data/train_tokenizer.py', path, '--vocab_size=32000',
+                                 f'--max_chars={args.train_chars}', f'--out_dir={os.path.join(tmp, "tok100m")}'])
+    report = json.load(open(os.path.join(tmp, 'tok100m', 'tokenizer_report.json')))
+    print(f"  wall {wall:.0f}s (training alone {report['train_seconds']}s), CPU {cpu:.0f}s, peak RSS {rss:,.0f} MB, "
+          f"trained on {report['trained_on']['characters']:,} characters; load {l0}->{loadavg()}")
+    print(f"  tokens per character on its held-out documents: {report['heldout']['tokens_per_char']}; "
+          f"tiktoken check: {report['tiktoken_check']}")
+    os.remove(path)
+if not args.tmp:
+    shutil.rmtree(tmp)
