@@ -5,7 +5,8 @@ Benchmark a trained tokenizer's data step (data/train_tokenizer.py, data/prepare
     GPT-2 BPE, the trained tokenizer through tiktoken (as prepare_local.py now runs it) and through tokenizers;
  2. 2 processes against 1 on a corpus of --mb megabytes (default 110), the trained tokenizer through tiktoken;
  3. ids identical to tokenizers' on every document: per document, and the two datasets of 1. byte for byte;
- 4. train_tokenizer.py on --train_chars characters (default 100 M): wall time and peak RSS.
+ 4. train_tokenizer.py on --train_chars characters (default 100 M) of repeated text, and on --distinct_chars of
+    distinct clauses (the trainer's memory grows with the distinct pre-tokens): wall time and peak RSS.
 
   NANOGPT_LOCAL_DATA=../shared/data python tools/bench_tokenizer.py [--tokenizer=tok/zh32k/tokenizer.json]
 
@@ -30,12 +31,14 @@ p = argparse.ArgumentParser()
 p.add_argument('--tokenizer', default=None, help='a trained tokenizer.json (default: train a 32k one on the reviews)')
 p.add_argument('--copies', type=int, default=3, help='times the reviews are repeated for figures 1 and 3')
 p.add_argument('--repeats', type=int, default=2, help='runs of each prepare in figure 1; the best counts')
-p.add_argument('--mb', type=float, default=110, help='megabytes of corpus for figure 2')
-p.add_argument('--train_chars', type=float, default=100e6, help='characters for figure 4 (0: skip it)')
+p.add_argument('--mb', type=float, default=110, help='megabytes of corpus for figure 2 (0: skip it)')
+p.add_argument('--train_chars', type=float, default=100e6, help='characters of repeated text for figure 4 (0: skip)')
+p.add_argument('--distinct_chars', default='1e6,3e6', help='sizes of distinct text for figure 4 ("": skip)')
 p.add_argument('--tmp', default=None, help='working folder (default: a new temporary one, removed at the end)')
 args = p.parse_args()
 
 tmp = args.tmp or tempfile.mkdtemp(prefix='bench_tokenizer_')
+rng = random.Random(0)
 os.makedirs(tmp, exist_ok=True)
 REVIEWS = [json.loads(line)['text'] for line in open(local_copy('zh_reviews/reviews.jsonl'), encoding='utf-8')]
 print(f"working in {tmp}; CPU: {os.cpu_count()} cores, "
@@ -137,55 +140,76 @@ print(f"  tokens per character: trained {sum(map(len, ref)) / sum(map(len, uniqu
       f"GPT-2 BPE {n_gpt2 / sum(map(len, unique)):.3f}")
 
 # 2. 1 vs 2 processes on >= --mb MB: shuffled copies of the reviews, each copy numbered (distinct documents)
-big = os.path.join(tmp, 'big')
-os.makedirs(big, exist_ok=True)
-rng, size, part, nbig = random.Random(0), 0, [], 0
-while size < args.mb * 1e6:
-    k = len(part)
-    batch = [f"{t} #{k}" for t in rng.sample(REVIEWS, len(REVIEWS))]
-    part.append(os.path.join(big, f'part{k:03d}.jsonl'))
-    write_jsonl(part[-1], batch)
-    size += os.path.getsize(part[-1])
-    nbig += sum(map(len, batch))
-print(f"\n2. prepare_local.py, the trained tokenizer through tiktoken, on {len(part)} .jsonl files, "
-      f"{size / 1e6:.0f} MB, {nbig:,} characters")
-rows = {}
-for n in (1, 2):
-    out_dir = os.path.join(tmp, f'big-{n}')
-    l0 = loadavg()
-    wall, cpu, rss, out = timed([sys.executable, 'data/prepare_local.py', big, f'--tokenizer={tok_path}',
-                                 f'--out_dir={out_dir}', f'--num_proc={n}'])
-    rows[n] = (wall, cpu, rss, f"{l0}->{loadavg()}")
-    shutil.rmtree(out_dir)
-print(f"  {'processes':<11}{'wall s':>8}{'chars/s':>12}{'CPU s':>8}{'peak RSS MB':>13}  load before->after")
-for n, (wall, cpu, rss, load) in rows.items():
-    print(f"  {n:<11}{wall:>8.1f}{nbig / wall:>12,.0f}{cpu:>8.1f}{rss:>13,.0f}  {load}")
-print(f"  2 processes vs 1: {rows[1][0] / rows[2][0]:.2f}x the characters/s (goal >= 1.8x); "
-      f"load average {open('/proc/loadavg').read().strip()}")
-shutil.rmtree(big)
+if args.mb:
+    big = os.path.join(tmp, 'big')
+    os.makedirs(big, exist_ok=True)
+    size, part, nbig = 0, [], 0
+    while size < args.mb * 1e6:
+        k = len(part)
+        batch = [f"{t} #{k}" for t in rng.sample(REVIEWS, len(REVIEWS))]
+        part.append(os.path.join(big, f'part{k:03d}.jsonl'))
+        write_jsonl(part[-1], batch)
+        size += os.path.getsize(part[-1])
+        nbig += sum(map(len, batch))
+    print(f"\n2. prepare_local.py, the trained tokenizer through tiktoken, on {len(part)} .jsonl files, "
+          f"{size / 1e6:.0f} MB, {nbig:,} characters")
+    rows = {}
+    for n in (1, 2):
+        out_dir = os.path.join(tmp, f'big-{n}')
+        l0 = loadavg()
+        wall, cpu, rss, out = timed([sys.executable, 'data/prepare_local.py', big, f'--tokenizer={tok_path}',
+                                     f'--out_dir={out_dir}', f'--num_proc={n}'])
+        rows[n] = (wall, cpu, rss, f"{l0}->{loadavg()}")
+        shutil.rmtree(out_dir)
+    print(f"  {'processes':<11}{'wall s':>8}{'chars/s':>12}{'CPU s':>8}{'peak RSS MB':>13}  load before->after")
+    for n, (wall, cpu, rss, load) in rows.items():
+        print(f"  {n:<11}{wall:>8.1f}{nbig / wall:>12,.0f}{cpu:>8.1f}{rss:>13,.0f}  {load}")
+    print(f"  2 processes vs 1: {rows[1][0] / rows[2][0]:.2f}x the characters/s (goal >= 1.8x); "
+          f"load average {open('/proc/loadavg').read().strip()}")
+    shutil.rmtree(big)
 
-# 4. train_tokenizer.py on --train_chars characters of distinct clauses: each a clause of one review joined to the
-# tail of another's, so that nearly every pre-token is new, as in a real corpus (the trainer's memory grows with
-# the distinct pre-tokens; repeating the reviews would not grow it)
+# 4. train_tokenizer.py: on --train_chars characters of the reviews repeated (numbered copies: the time to stream
+# that much text), and on --distinct_chars of distinct clauses, each a clause of one review joined to the tail of
+# another's, so that nearly every pre-token is new, as in real Chinese text (the trainer's memory grows with the
+# distinct pre-tokens, which repeating the reviews does not add)
+def train_row(name, path, chars):
+    l0 = loadavg()
+    out_dir = os.path.join(tmp, 'tok-' + name)
+    wall, cpu, rss, out = timed([sys.executable, 'data/train_tokenizer.py', path, '--vocab_size=32000',
+                                 f'--max_chars={chars}', f'--out_dir={out_dir}'])
+    report = json.load(open(os.path.join(out_dir, 'tokenizer_report.json')))
+    n = report['trained_on']['characters']
+    print(f"  {name:<10}{n:>13,}{wall:>8.0f}{report['train_seconds']:>9.0f}{cpu:>8.0f}{rss:>12,.0f}"
+          f"{(rss - 150) / (n / 1e6):>17,.0f}  {l0}->{loadavg()}  tiktoken check equal: "
+          f"{report['tiktoken_check']['equal']}, tokens/char held out {report['heldout']['tokens_per_char']['trained']}")
+    shutil.rmtree(out_dir)
+
+
+if args.train_chars or args.distinct_chars:
+    print("\n4. train_tokenizer.py --vocab_size=32000 --max_chars=N (peak RSS of the process; MB per M chars counts "
+          "from a 150 MB base)")
+    print(f"  {'text':<10}{'characters':>13}{'wall s':>8}{'train s':>9}{'CPU s':>8}{'peak RSS MB':>12}"
+          f"{'MB per M chars':>17}  load before->after")
 if args.train_chars:
-    clauses = [c for t in REVIEWS for c in re.split(r'(?<=[，。！？；、,.!?;])', t) if len(c) > 3]
-    path, size = os.path.join(tmp, 'train.jsonl'), 0
+    path, size, k = os.path.join(tmp, 'repeated.jsonl'), 0, 0
     with open(path, 'w', encoding='utf-8') as f:
-        while size < args.train_chars:
+        while size < args.train_chars * 1.02:  # a little more than the budget: the run stops at --max_chars
+            for t in REVIEWS:
+                f.write(json.dumps({'text': f"{t} #{k}"}, ensure_ascii=False) + '\n')
+                size += len(t) + 2 + len(str(k))
+            k += 1
+    train_row('repeated', path, args.train_chars)
+    os.remove(path)
+for chars in [float(c) for c in args.distinct_chars.split(',') if c]:
+    clauses = [c for t in REVIEWS for c in re.split(r'(?<=[，。！？；、,.!?;])', t) if len(c) > 3]
+    path, size = os.path.join(tmp, 'distinct.jsonl'), 0
+    with open(path, 'w', encoding='utf-8') as f:
+        while size < chars * 1.02:
             doc = ''.join(a[:rng.randint(1, len(a) - 1)] + b[rng.randint(1, len(b) - 1):]
                           for a, b in zip(rng.sample(clauses, 20), rng.sample(clauses, 20)))
             f.write(json.dumps({'text': doc}, ensure_ascii=False) + '\n')
             size += len(doc)
-    print(f"\n4. train_tokenizer.py --vocab_size=32000 --max_chars={args.train_chars:.0e} on {size:,} characters "
-          f"of recombined review clauses ({os.path.getsize(path) / 1e6:.0f} MB)")
-    l0 = loadavg()
-    wall, cpu, rss, out = timed([sys.executable, 'data/train_tokenizer.py', path, '--vocab_size=32000',
-                                 f'--max_chars={args.train_chars}', f'--out_dir={os.path.join(tmp, "tok100m")}'])
-    report = json.load(open(os.path.join(tmp, 'tok100m', 'tokenizer_report.json')))
-    print(f"  wall {wall:.0f}s (training alone {report['train_seconds']}s), CPU {cpu:.0f}s, peak RSS {rss:,.0f} MB, "
-          f"trained on {report['trained_on']['characters']:,} characters; load {l0}->{loadavg()}")
-    print(f"  tokens per character on its held-out documents: {report['heldout']['tokens_per_char']}; "
-          f"tiktoken check: {report['tiktoken_check']}")
+    train_row('distinct', path, chars)
     os.remove(path)
 if not args.tmp:
     shutil.rmtree(tmp)
