@@ -166,6 +166,18 @@ if args.mb:
         print(f"  {n:<11}{wall:>8.1f}{nbig / wall:>12,.0f}{cpu:>8.1f}{rss:>13,.0f}  {load}")
     print(f"  2 processes vs 1: {rows[1][0] / rows[2][0]:.2f}x the characters/s (goal >= 1.8x); "
           f"load average {open('/proc/loadavg').read().strip()}")
+    # what caps --num_proc: the main process alone reads, cuts shards and sends them (pickled) to the workers
+    import pickle
+    from nanogpt.corpus import corpus_files, local_documents
+    from nanogpt.prepare import SHARD_CHARS, _shards
+    c0 = time.process_time()
+    for shard in _shards(local_documents(corpus_files([big])), False, SHARD_CHARS):
+        pickle.dumps(shard)
+    feed = nbig / (time.process_time() - c0)
+    worker = nchars / best['trained 32k, tiktoken'][1]
+    print(f"  the main process alone (read, cut into shards, pickle): {feed:,.0f} characters per CPU second; one "
+          f"worker encodes {worker:,.0f} (figure 1's CPU rate, whole process): about {feed / worker:.0f} workers "
+          f"keep up with one reader")
     shutil.rmtree(big)
 
 # 4. train_tokenizer.py: on --train_chars characters of the reviews repeated (numbered copies: the time to stream
