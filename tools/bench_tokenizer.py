@@ -71,6 +71,19 @@ def timed(cmd):
     return wall, cpu, rss, out
 
 
+def timed_prepare(argv):
+    """prepare_local.py argv run inside a child that then reports: (wall, CPU s of the main process, CPU s of its
+    workers, peak RSS MB of the largest process)."""
+    probe = ("import resource, runpy, sys, time; t = time.time(); sys.argv = sys.argv[1:]; "
+             "runpy.run_path(sys.argv[0], run_name='__main__'); s = resource.getrusage(resource.RUSAGE_SELF); "
+             "c = resource.getrusage(resource.RUSAGE_CHILDREN); print(f'@@ {time.time() - t} {s.ru_utime + s.ru_stime} "
+             "{c.ru_utime + c.ru_stime} {max(s.ru_maxrss, c.ru_maxrss) / 1024}', file=sys.stderr)")
+    relay = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"  # Linux keeps a process's
+    # peak RSS across exec, so the probe must be forked by a small process, not by this one
+    _, out = measure([sys.executable, '-c', relay, sys.executable, '-c', probe, 'data/prepare_local.py', *argv])
+    return tuple(map(float, re.search(r'@@ (\S+) (\S+) (\S+) (\S+)', out).groups()))
+
+
 def write_jsonl(path, texts):
     with open(path, 'w', encoding='utf-8') as f:
         for t in texts:
@@ -157,15 +170,19 @@ if args.mb:
     for n in (1, 2):
         out_dir = os.path.join(tmp, f'big-{n}')
         l0 = loadavg()
-        wall, cpu, rss, out = timed([sys.executable, 'data/prepare_local.py', big, f'--tokenizer={tok_path}',
-                                     f'--out_dir={out_dir}', f'--num_proc={n}'])
-        rows[n] = (wall, cpu, rss, f"{l0}->{loadavg()}")
+        rows[n] = (*timed_prepare([big, f'--tokenizer={tok_path}', f'--out_dir={out_dir}', f'--num_proc={n}']),
+                   f"{l0}->{loadavg()}")
         shutil.rmtree(out_dir)
-    print(f"  {'processes':<11}{'wall s':>8}{'chars/s':>12}{'CPU s':>8}{'peak RSS MB':>13}  load before->after")
-    for n, (wall, cpu, rss, load) in rows.items():
-        print(f"  {n:<11}{wall:>8.1f}{nbig / wall:>12,.0f}{cpu:>8.1f}{rss:>13,.0f}  {load}")
+    print(f"  {'processes':<11}{'wall s':>8}{'chars/s':>12}{'main CPU s':>12}{'workers CPU s':>15}{'peak RSS MB':>13}"
+          f"  load before->after")
+    for n, (wall, main, workers, rss, load) in rows.items():
+        print(f"  {n:<11}{wall:>8.1f}{nbig / wall:>12,.0f}{main:>12.1f}{workers:>15.1f}{rss:>13,.0f}  {load}")
     print(f"  2 processes vs 1: {rows[1][0] / rows[2][0]:.2f}x the characters/s (goal >= 1.8x); "
           f"load average {open('/proc/loadavg').read().strip()}")
+    # on 2 idle cores a run takes at least its main process's CPU time and half of all its CPU time
+    one, (main, workers) = rows[1][1] + rows[1][2], rows[2][1:3]
+    print(f"  by CPU time (what 2 idle cores would allow): 1 process {one:.1f}s; 2 processes: main {main:.1f}s, "
+          f"workers {workers:.1f}s in all, so at best {one / max(main, (main + workers) / 2):.2f}x")
     # what caps --num_proc: the main process alone reads, cuts shards and sends them (pickled) to the workers
     import pickle
     from nanogpt.corpus import corpus_files, local_documents
