@@ -18,12 +18,12 @@ A chat dataset (data/prepare_chat.py) is a dataset folder whose summary.json say
 """
 
 import gzip
-import json
 import os
 
 import numpy as np
 import torch
 
+from nanogpt.corpus import loads_line
 from nanogpt.errors import fail
 from nanogpt.tokenizer import CHAT_TOKENS
 
@@ -58,7 +58,7 @@ def parse_conversation(record):
     for i, t in enumerate(raw):
         if not isinstance(t, dict) or role_key not in t or text_key not in t:
             raise ValueError(f"turn {i + 1} lacks '{role_key}' or '{text_key}'")
-        role = names.get(t[role_key])
+        role = names.get(t[role_key]) if isinstance(t[role_key], str) else None
         if role is None:
             raise ValueError(f"turn {i + 1} has unknown role {t[role_key]!r} (known: {', '.join(names)})")
         text = t[text_key]
@@ -122,9 +122,9 @@ def read_records(path):
             if not line.strip():
                 continue
             try:
-                yield n, json.loads(line), None
-            except json.JSONDecodeError as e:
-                yield n, None, f"it is not JSON ({e.msg})"
+                yield n, loads_line(line), None
+            except ValueError as e:  # not JSON, too deep, a lone surrogate: the line is malformed
+                yield n, None, str(e)
 
 
 # -----------------------------------------------------------------------------
