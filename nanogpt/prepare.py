@@ -3,7 +3,8 @@ Writing datasets: the two routes every data/<name>/prepare.py takes (the format 
 
 prepare_documents() is the fast route for any stream of documents (local files, TinyStories, poems):
 each document is tokenized on its own (GPT-2: encode_ordinary then EOT 50256; a trained tokenizer.json:
-its encode_ordinary then its <|endoftext|> id; characters: the text then '\n'), in fixed shards spread
+its encode_ordinary then its <|endoftext|> id, through its tiktoken conversion with every CHECK_EVERY-th
+document of a shard checked against tokenizers; characters: the text then '\n'), in fixed shards spread
 over worker processes. Shards are appended in order to partial files
 under <out_dir>/.prepare/, and a small state file records how far they got, so a run killed at any
 moment resumes where it stopped and writes byte-identical files. A document goes to val when a hash
