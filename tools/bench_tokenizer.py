@@ -191,10 +191,9 @@ if args.mb:
     for shard in _shards(local_documents(corpus_files([big])), False, SHARD_CHARS):
         pickle.dumps(shard)
     feed = nbig / (time.process_time() - c0)
-    worker = nchars / best['trained 32k, tiktoken'][1]
-    print(f"  the main process alone (read, cut into shards, pickle): {feed:,.0f} characters per CPU second; one "
-          f"worker encodes {worker:,.0f} (figure 1's CPU rate, whole process): about {feed / worker:.0f} workers "
-          f"keep up with one reader")
+    print(f"  the main process reads, cuts shards and pickles them at {feed:,.0f} characters per CPU second; in the "
+          f"2-process run it spent {main:.1f}s of CPU (reading, sending, collecting, writing) for the workers' "
+          f"{workers:.1f}s, so one prepare keeps about {workers / main:.0f} workers busy and no more")
     shutil.rmtree(big)
 
 # 4. train_tokenizer.py: on --train_chars characters of the reviews repeated (numbered copies: the time to stream
