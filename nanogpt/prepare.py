@@ -36,7 +36,7 @@ from nanogpt.tokenizer import EOT_TOKEN, GPT2_EOT, GPT2_VOCAB, TRAINED_FILE, Tra
 
 WORK = '.prepare'  # unfinished work of an interrupted prepare, inside out_dir
 SHARD_CHARS = 4_000_000  # characters of text per shard: the unit of work and of resuming
-CHECK_EVERY = 100  # a trained tokenizer through tiktoken: every 100th document of a shard is checked against tokenizers
+CHECK_EVERY = 100  # a trained tokenizer through tiktoken: every 100th document of a shard checked against tokenizers
 
 
 # -----------------------------------------------------------------------------
@@ -248,8 +248,8 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
     kind = 'trained' if trained else tokenizer  # what summary.json says; a trained one is known by its sha256
     fast = trained is not None and trained.tiktoken is not None and (trained.check or {}).get('equal') is not False
     if trained is not None:
-        print(f"encoding through tiktoken (the tokenizer.json converted; every {CHECK_EVERY}th document of each shard checked "
-              "against tokenizers)" if fast else "encoding with Hugging Face tokenizers: " +
+        print(f"encoding through tiktoken (the tokenizer.json converted; every {CHECK_EVERY}th document of each "
+              "shard checked against tokenizers)" if fast else "encoding with Hugging Face tokenizers: " +
               (trained.tiktoken_why or "the check in tokenizer_report.json found ids that differ from tiktoken's"))
     hold(out_dir, 'prepare')  # one writer per dataset folder (nanogpt/lock.py)
     base = load_summary(out_dir) if append else None

@@ -3,7 +3,7 @@ Tokenizers: GPT-2 BPE (tiktoken), characters (a dataset's meta.pkl) and trained 
 made by data/train_tokenizer.py with Hugging Face tokenizers), and which one a dataset uses.
 
 A trained tokenizer.json of the shape train_tokenizer.py writes (byte-level BPE, GPT-2's regex, no normalizer)
-converts to a tiktoken Encoding (its vocabulary as ranks), about 3x faster than tokenizers. The two algorithms
+converts to a tiktoken Encoding (its vocabulary as ranks), 2-3x faster than tokenizers. The two algorithms
 differ (tiktoken merges any adjacent pair whose join is a token, tokenizers only the pairs of its merge list),
 so the conversion is used only where it was checked: see TrainedTokenizer and nanogpt/prepare.py.
 
@@ -140,8 +140,8 @@ def _byte_of_char():
 def tiktoken_of(spec, name='trained'):
     """(tiktoken Encoding, None) for a tokenizer.json's content (the parsed dict) of train_tokenizer.py's shape,
     else (None, why not). The shape: a BPE model with no dropout, affixes, byte fallback or ignore_merges, no
-    normalizer, the ByteLevel pre-tokenizer with GPT-2's regex and no prefix space, added tokens all special and
-    in the vocabulary, ids 0..n-1 each used once. Then the ranks are the vocabulary (each piece's bytes: its id),
+    normalizer, the ByteLevel pre-tokenizer with GPT-2's regex and no prefix space, added tokens all special
+    (with their vocabulary entry's id, if any), ids 0..n-1 each used once. Then the ranks are the vocabulary (each piece's bytes: its id),
     special tokens left out, and the pattern is GPT-2's, the regex ByteLevel(use_regex=True) splits with. This
     shape is necessary, not sufficient, for equal ids: only an encode of real text with both shows that."""
     model, pre = spec.get('model') or {}, spec.get('pre_tokenizer') or {}

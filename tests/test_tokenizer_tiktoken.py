@@ -20,7 +20,8 @@ POEMS = ['\n'.join([p['title']] + p['paragraphs'])
 TEXTS = ["你好，世界！这本书很好看。", "全唐诗：床前明月光，疑是地上霜。", "𠀀𠀁 (astral CJK) ㄅㄆ ﾊﾝｶｸ 한국어 日本語のテキスト",
          "English: it's, they're, we'll, I'd've -- 'quoted' 12345 3.14159", "emoji 🤖👍🏽 👨‍👩‍👧 🇨🇳 and café naïve",
          "mixed: Привет мир, مرحبا, שלום, नमस्ते, ελληνικά, 中文English混合123数字",
-         "  leading\n\n\n\ttabs   and   runs   \r\n", " " * 37 + "\t" * 9 + "\n" * 5, "\u00a0\u2003\u3000 odd spaces\u200b",
+         "  leading\n\n\n\ttabs   and   runs   \r\n",
+         " " * 37 + "\t" * 9 + "\n" * 5, "\u00a0\u2003\u3000 odd spaces\u200b",
          "x<|endoftext|>y<|user|>z<|reserved_3|><|assistant|> <|end|>", "<|endoftext|>", "a" * 3000, "🤖" * 300,
          "", " ", "\n"]
 
@@ -105,7 +106,8 @@ def test_disagreement_falls_back_with_a_warning(tmp_path):
     path = crafted(tmp_path / 'tokenizer.json')
     tok = TrainedTokenizer(path)
     assert tok.tiktoken is not None and not tok.fast  # converts, but nothing checked it: tokenizers
-    assert tok.tiktoken.encode_ordinary('x abc') == [136, 48, 274] and tok.encode_ordinary('x abc') == [136, 48, 272, 115]
+    assert tok.tiktoken.encode_ordinary('x abc') == [136, 48, 274]
+    assert tok.encode_ordinary('x abc') == [136, 48, 272, 115]
     # 400 documents of 100 characters, shards of 100: document 200 (the first of the third shard) holds ' abc'
     base = [(REVIEWS[i] * 10)[:95] + f' {i:04d}' for i in range(400)]
     assert not any('abc' in d for d in base)
@@ -127,7 +129,8 @@ def test_disagreement_falls_back_with_a_warning(tmp_path):
     assert tok.tiktoken.encode_ordinary(docs[200]) != tok.encode_ordinary_reference(docs[200])  # it mattered
 
     # a check recorded beside the file that found different ids: prepare goes straight to tokenizers
-    (tmp_path / 'tokenizer_report.json').write_text(json.dumps({'sha256': tok.sha256, 'tiktoken_check': {'equal': False}}))
+    report = {'sha256': tok.sha256, 'tiktoken_check': {'equal': False}}
+    (tmp_path / 'tokenizer_report.json').write_text(json.dumps(report))
     r = run(['data/prepare_local.py', tmp_path / 'c.jsonl', f'--tokenizer={path}', f'--out_dir={tmp_path / "ds2"}',
              '--val_fraction=0.2', '--num_proc=1'])
     assert 'encoding with Hugging Face tokenizers: the check in tokenizer_report.json' in r.stdout

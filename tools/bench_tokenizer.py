@@ -142,8 +142,8 @@ t0 = time.time()
 unique = list(dict.fromkeys(docs))
 fast, ref = tok.tiktoken.encode_ordinary_batch(unique), tok.encode_ordinary_batch(unique, reference=True)
 differ = [i for i in range(len(unique)) if fast[i] != ref[i]]
-same_bins = all(open(os.path.join(tmp, 'ds-1', f'{s}.bin'), 'rb').read() == open(os.path.join(tmp, 'ds-2', f'{s}.bin'), 'rb').read()
-                for s in ('train', 'val'))
+read = lambda d, s: open(os.path.join(tmp, d, f'{s}.bin'), 'rb').read()  # noqa: E731
+same_bins = all(read('ds-1', s) == read('ds-2', s) for s in ('train', 'val'))
 print(f"\n3. ids: tiktoken vs tokenizers on every document of the corpus of 1. ({len(docs):,} documents, "
       f"{len(unique):,} distinct texts, {sum(map(len, ref)):,} tokens): {len(differ)} differ"
       + (f", the first {unique[differ[0]][:60]!r}" if differ else "")
@@ -209,7 +209,8 @@ def train_row(name, path, chars):
     n = report['trained_on']['characters']
     print(f"  {name:<10}{n:>13,}{wall:>8.0f}{report['train_seconds']:>9.0f}{cpu:>8.0f}{rss:>12,.0f}"
           f"{(rss - 150) / (n / 1e6):>17,.0f}  {l0}->{loadavg()}  tiktoken check equal: "
-          f"{report['tiktoken_check']['equal']}, tokens/char held out {report['heldout']['tokens_per_char']['trained']}")
+          f"{report['tiktoken_check']['equal']}, tokens/char held out "
+          f"{report['heldout']['tokens_per_char']['trained']}")
     shutil.rmtree(out_dir)
 
 
