@@ -183,17 +183,30 @@ if args.mb:
     one, (main, workers) = rows[1][1] + rows[1][2], rows[2][1:3]
     print(f"  by CPU time (what 2 idle cores would allow): 1 process {one:.1f}s; 2 processes: main {main:.1f}s, "
           f"workers {workers:.1f}s in all, so at best {one / max(main, (main + workers) / 2):.2f}x")
-    # what caps --num_proc: the main process alone reads, cuts shards and sends them (pickled) to the workers
+    print(f"  in the 2-process run the main process spent {main:.1f}s of CPU (reading, sending, collecting, writing) "
+          f"for the workers' {workers:.1f}s: one prepare keeps about {workers / main:.0f} workers busy and no more")
+    # what caps --num_proc, by document length: the main process reads, cuts shards and pickles them; a worker
+    # encodes them (through tiktoken, its sample checked). CPU seconds, in this process.
     import pickle
-    from nanogpt.corpus import corpus_files, local_documents
-    from nanogpt.prepare import SHARD_CHARS, _shards
-    c0 = time.process_time()
-    for shard in _shards(local_documents(corpus_files([big])), False, SHARD_CHARS):
-        pickle.dumps(shard)
-    feed = nbig / (time.process_time() - c0)
-    print(f"  the main process reads, cuts shards and pickles them at {feed:,.0f} characters per CPU second; in the "
-          f"2-process run it spent {main:.1f}s of CPU (reading, sending, collecting, writing) for the workers' "
-          f"{workers:.1f}s, so one prepare keeps about {workers / main:.0f} workers busy and no more")
+    from nanogpt import prepare
+    from nanogpt.corpus import local_documents
+    prepare.trained_tokenizer(tok_path)
+    prepare._init_worker(tok_path, None, tok.sha256)
+    joined = ''.join(REVIEWS)
+    write_jsonl(os.path.join(tmp, 'long.jsonl'), [joined[i:i + 2000] for i in range(0, len(joined), 2000)])
+    for name, path in (('the reviews', part[0]), ('2,000 characters', os.path.join(tmp, 'long.jsonl'))):
+        c0 = time.process_time()
+        shards = list(prepare._shards(local_documents([path]), False, prepare.SHARD_CHARS))
+        for sh in shards:
+            pickle.dumps(sh)
+        read = time.process_time() - c0
+        c0 = time.process_time()
+        for docs, first, _ in shards:
+            prepare._encode_shard(docs, first, ('hash', 0.01), True)
+        enc = time.process_time() - c0
+        n, ndocs = sum(len(t) for docs, _, _ in shards for t in docs), sum(len(docs) for docs, _, _ in shards)
+        print(f"  {name} ({n / ndocs:,.0f} characters a document): the main process reads {n / read:,.0f} "
+              f"characters per CPU second, a worker encodes {n / enc:,.0f}: {enc / read:.0f} workers per reader")
     shutil.rmtree(big)
 
 # 4. train_tokenizer.py: on --train_chars characters of the reviews repeated (numbered copies: the time to stream
