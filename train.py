@@ -325,7 +325,7 @@ if optimizer == 'muon' and sharding:
     fail("optimizer='muon' needs whole matrices, which FSDP shards; use DDP (--fsdp=False)")
 # the knob `optimizer` names it; from here on, the optimizer itself
 optimizer = build_optimizer(model, optimizer, learning_rate, weight_decay, (beta1, beta2),
-                            device_type, muon_lr, muon_momentum)
+                            device_type, dtype, muon_lr, muon_momentum)
 rng_states = None
 if checkpoint is not None:
     # any checkpoint into DDP, FSDP or one process
