@@ -38,7 +38,7 @@ p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
 p.add_argument('sections', nargs='*', default=['pairs', 'ablation', 'chinese'])
 p.add_argument('--nanogpt', help='a checkout of karpathy/nanoGPT (pairs)')
 p.add_argument('--pairs', type=int, default=3, help='interleaved whole-process pairs')
-p.add_argument('--dtype', default='float32')
+p.add_argument('--dtype', default='float32', help="ours: float32, bfloat16, or 'config' (as the config picks it)")
 p.add_argument('--tmp', default=None, help='working folder (default: a new temporary one)')
 args = p.parse_args()
 tmp = args.tmp or tempfile.mkdtemp(prefix='bench_recipes_')
@@ -49,7 +49,9 @@ def cpu_flags():
     flags = open('/proc/cpuinfo').read() if os.path.exists('/proc/cpuinfo') else ''
     model = re.search(r'model name\s*:\s*(.*)', flags)
     bf16 = 'native bf16' if re.search(r'\b(avx512_bf16|amx_bf16)\b', flags) else 'no native bf16'
-    return f"{model.group(1) if model else '?'}, {os.cpu_count()} cores, {bf16}, load {os.getloadavg()[0]:.1f}"
+    threads = os.environ.get('OMP_NUM_THREADS', 'one per core')
+    return (f"{model.group(1) if model else '?'}, {os.cpu_count()} cores, {bf16}, OMP_NUM_THREADS {threads}, "
+            f"load {os.getloadavg()[0]:.1f}")
 
 
 def timed(cmd, cwd=ROOT, log=None):
@@ -76,8 +78,9 @@ def val_loss(out_dir, dataset=None):
 
 
 def ours(out, *extra, base=MODERN):
+    dtype = [] if args.dtype == 'config' else [f'--dtype={args.dtype}']
     dt, log = timed([sys.executable, 'train.py', *base, f'--out_dir={out}', '--overwrite_checkpoint=True',
-                     f'--dtype={args.dtype}', *extra], log=out + '.log')
+                     *dtype, *extra], log=out + '.log')
     iters = [int(i) for i in re.findall(r'^iter (\d+):', log, re.M)]
     return dt, iters[-1] + 1 if iters else 0
 
