@@ -21,7 +21,7 @@ import shutil
 import numpy as np
 
 from nanogpt.atomicfile import write_atomic
-from nanogpt.chat import KIND, check_chat_tokenizer, parse_conversation, read_records, render
+from nanogpt.chat import KIND, MAX_CONVERSATION_BYTES, check_chat_tokenizer, parse_conversation, read_records, render
 from nanogpt.dataset import SUMMARY, write_bin, write_summary
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.prepare import is_val
@@ -36,11 +36,15 @@ p.add_argument('--tokenizer', default='gpt2', help="'gpt2' or the path of a trai
 p.add_argument('--block_size', type=int, default=1024, help='the block_size you will train with')
 p.add_argument('--val_fraction', type=float, default=0.05, help='expected share of conversations held out for val')
 p.add_argument('--skip_malformed', action='store_true', help='skip and count malformed conversations instead of stopping')
+p.add_argument('--max_conversation_bytes', type=int, default=MAX_CONVERSATION_BYTES,
+               help='the largest conversation (a JSON line), refused while read: memory stays bounded for any file')
 p.add_argument('--overwrite', action='store_true', help='replace the dataset already in --out_dir')
 args = p.parse_args()
 
 if not 0 < args.val_fraction < 1:
     fail(f"--val_fraction must be between 0 and 1, not {args.val_fraction}")
+if args.max_conversation_bytes < 1:
+    fail(f"--max_conversation_bytes must be 1 or more, not {args.max_conversation_bytes}")
 if args.block_size < 4:
     fail(f"--block_size must be at least 4 tokens, not {args.block_size}")
 if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:
@@ -65,7 +69,7 @@ count = dict(cut=0, skipped_too_long=0, skipped_malformed=0, turns=0, characters
 for path in args.paths:
     where = 'row' if path.endswith('.parquet') else 'line'
     try:
-        for n, record, problem in read_records(path):
+        for n, record, problem in read_records(path, args.max_conversation_bytes):
             try:
                 if problem:
                     raise ValueError(problem)
@@ -75,7 +79,7 @@ for path in args.paths:
                     fail(f"{path} {where} {n}: {e}; fix it, or pass --skip_malformed to skip such conversations")
                 count['skipped_malformed'] += 1
                 continue
-            ids, mask, cuts = render(tok, turns)
+            ids, mask, cuts = render(tok, turns, limit)
             if len(ids) > limit:
                 fits = [c for c in cuts if c <= limit]
                 if not fits:
@@ -84,9 +88,9 @@ for path in args.paths:
                 ids, mask = ids[:fits[-1]], mask[:fits[-1]]
                 count['cut'] += 1
             split_ids, split_mask, starts = splits['val' if is_val(repr(turns), 0, ('hash', args.val_fraction)) else 'train']
-            split_ids += ids
-            split_mask += mask
-            starts.append(len(split_ids))
+            split_ids.append(np.asarray(ids, dtype=np.uint32))  # arrays, not lists of ints: 4 bytes a token
+            split_mask.append(np.asarray(mask, dtype=np.uint8))
+            starts.append(starts[-1] + len(ids))
             count['turns'] += len(turns)
             count['characters'] += sum(len(t) for _, t in turns)
     except (OSError, UnicodeDecodeError, EOFError) as e:  # a corrupt .gz, a file that is not UTF-8
@@ -105,14 +109,14 @@ summary_path = os.path.join(args.out_dir, SUMMARY)
 if os.path.exists(summary_path):
     os.remove(summary_path)  # written last: until then train.py sees no finished dataset here
 for split, (ids, mask, starts) in splits.items():
-    write_bin(os.path.join(args.out_dir, f'{split}.bin'), ids, vocab_size)
-    write_atomic(os.path.join(args.out_dir, f'{split}.mask.bin'), np.asarray(mask, dtype=np.uint8).tobytes())
+    write_bin(os.path.join(args.out_dir, f'{split}.bin'), np.concatenate(ids), vocab_size)
+    write_atomic(os.path.join(args.out_dir, f'{split}.mask.bin'), np.concatenate(mask).tobytes())
     write_atomic(os.path.join(args.out_dir, f'{split}.idx.bin'), np.asarray(starts, dtype=np.uint64).tobytes())
 if args.tokenizer != 'gpt2':
     shutil.copyfile(args.tokenizer, os.path.join(args.out_dir, TRAINED_FILE + '.tmp'))
     os.replace(os.path.join(args.out_dir, TRAINED_FILE + '.tmp'), os.path.join(args.out_dir, TRAINED_FILE))
 conversations = {s: len(v[2]) - 1 for s, v in splits.items()}
-trained = {s: int(np.sum(v[1])) for s, v in splits.items()}
+trained = {s: int(sum(m.sum(dtype=np.int64) for m in v[1])) for s, v in splits.items()}
 write_summary(args.out_dir, 'gpt2' if args.tokenizer == 'gpt2' else 'trained', vocab_size,
               documents=sum(conversations.values()), characters=count.pop('characters'), kind=KIND,
               conversations=conversations, trained_tokens=trained, block_size=args.block_size,

@@ -24,6 +24,7 @@ import os
 import numpy as np
 import torch
 
+from nanogpt.corpus import bounded_lines, too_large
 from nanogpt.errors import fail
 from nanogpt.tokenizer import CHAT_TOKENS
 
@@ -36,6 +37,7 @@ LAYOUTS = {
                                         'user': 'user', 'assistant': 'assistant'}),
 }
 KIND = 'chat'
+MAX_CONVERSATION_BYTES = 8 * 2 ** 20  # the largest conversation (one JSON line) prepare_chat.py reads
 
 
 # -----------------------------------------------------------------------------
@@ -76,11 +78,14 @@ def parse_conversation(record):
     return turns
 
 
-def render(tok, turns):
+def render(tok, turns, limit=None):
     """(ids, mask, cuts) of a conversation: mask[i] = 1 when ids[i] is trained, cuts = the lengths at which
-    an assistant turn ends (where a conversation may be cut)."""
+    an assistant turn ends (where a conversation may be cut). With limit, the turns after the first that
+    ends past limit ids are not rendered (no cut there could be used), so memory follows limit."""
     ids, mask, cuts = [], [], []
     for role, text in turns:
+        if limit is not None and len(ids) > limit:
+            break
         body = tok.encode_ordinary(text)
         trained = int(role == 'assistant')
         ids += [tok.special[ROLE_TOKEN[role]]] + body + [tok.special[END]]
@@ -105,24 +110,28 @@ def check_chat_tokenizer(tok, what):
 # -----------------------------------------------------------------------------
 # conversation files: .jsonl, .jsonl.gz, .parquet
 
-def read_records(path):
+def read_records(path, max_bytes=MAX_CONVERSATION_BYTES):
     """Yield (line or row number, record, None) of a conversation file, or (number, None, what is wrong)
-    for a line that is not JSON."""
+    for a line that is not JSON. A line (a parquet row) over max_bytes is refused while it is read, never
+    held whole: memory stays bounded for any file (one without newlines, a gzip bomb)."""
+    knob = '--max_conversation_bytes'
     if path.endswith('.parquet'):
         import pyarrow.parquet as pq
         n = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
             for rec in batch.to_pylist():
                 n += 1
+                if len(json.dumps(rec, ensure_ascii=False, default=str)) > max_bytes:  # characters: fewer than bytes
+                    too_large(f"{path} row {n}", max_bytes, knob, 'conversation')
                 yield n, rec, None
         return
     opener = gzip.open if path.endswith('.gz') else open
-    with opener(path, 'rt', encoding='utf-8') as f:
-        for n, line in enumerate(f, 1):
+    with opener(path, 'rb') as f:
+        for n, line in bounded_lines(f, path, max_bytes, knob, 'conversation'):
             if not line.strip():
                 continue
             try:
-                yield n, json.loads(line), None
+                yield n, json.loads(line.decode('utf-8')), None
             except json.JSONDecodeError as e:
                 yield n, None, f"it is not JSON ({e.msg})"
 
