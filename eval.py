@@ -31,11 +31,12 @@ from tqdm import tqdm
 
 from configurator import configure
 from nanogpt.chat import ChatData, assistant_loss, greedy_answers
-from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
+from nanogpt.checkpoint import build_model, load_gpt2
 from nanogpt.dataset import bin_dtype, dataset_dir, load_summary
 from nanogpt.device import setup
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.lock import hold
+from nanogpt.parallel import load_latest
 from nanogpt.runlog import append_row
 from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
 
@@ -63,8 +64,9 @@ hold(log_dir, 'eval.py')  # the log it appends to has one writer at a time (a li
 # model
 config, iter_num, tokens, tokenizer_sha256 = None, None, None, None
 if init_from == 'resume':
-    checkpoint = load_checkpoint(out_dir)
+    checkpoint = load_latest(out_dir)  # ckpt.pt, or an FSDP run's shards (ckpt.dcp) when newer
     model = build_model(checkpoint)
+    ckpt_path = checkpoint['path']
     config = checkpoint.get('config', {})
     dataset_given = bool(dataset)
     dataset = dataset or config.get('dataset', '')
@@ -75,6 +77,7 @@ if init_from == 'resume':
     checkpoint = None
 else:
     model = load_gpt2(init_from)
+    ckpt_path = init_from
     config = {'init_from': init_from}
     dataset_given = True
 if not dataset:
@@ -96,7 +99,7 @@ def evaluate_chat(data_dir):
     token-weighted), and how many answers greedy generation gets exactly right given the conversation
     before them. Prints the numbers and returns the log row."""
     chat_data = ChatData(data_dir, bin_dtype(data_dir), window)
-    tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
+    tok = dataset_tokenizer(data_dir, tokenizer_sha256, ckpt_path)
     with torch.no_grad(), ctx:
         loss, n_targets = assistant_loss(model, chat_data, split, batch_size)
         exact, n_answers = greedy_answers(model, tok, chat_data, split, max_answers or None)
@@ -117,7 +120,7 @@ def evaluate_tokens(data_dir):
     if n_tokens < 2:
         fail(f"{val_path} holds {n_tokens} tokens; at least 2 are needed to predict one")
     # the dataset's tokenizer: exits 2 when its tokenizer.json is missing or not the model's
-    tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
+    tok = dataset_tokenizer(data_dir, tokenizer_sha256, ckpt_path)
     byte_len = np.array([len(tok.token_bytes(i)) for i in range(tok.vocab_size)], dtype=np.int64)
     # the model must have been trained on this tokenization, or its ids mean other things
     vocab = model.config.vocab_size
@@ -173,7 +176,7 @@ def evaluate_tokens(data_dir):
             'dtype': dtype}
 
 
-data_dir = dataset_dir(dataset, splits=(split,), source=None if dataset_given else f"{out_dir}/ckpt.pt")
+data_dir = dataset_dir(dataset, splits=(split,), source=None if dataset_given else ckpt_path)
 if (load_summary(data_dir) or {}).get('kind') == 'chat':
     row = evaluate_chat(data_dir)
 else:

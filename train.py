@@ -116,8 +116,8 @@ if init_from == 'auto':
     start_from = 'resume' if has_checkpoint(out_dir) else 'scratch'
 if (start_from != 'resume' and not eval_only and has_checkpoint(out_dir)
         and not overwrite_checkpoint):
-    fail(f"{out_dir}/ckpt.pt already exists and init_from={start_from!r} would overwrite it; "
-         f"continue it with --init_from=resume (or auto), pick a new --out_dir, "
+    fail(f"{has_checkpoint(out_dir)} already exists and init_from={start_from!r} would overwrite "
+         f"it; continue it with --init_from=resume (or auto), pick a new --out_dir, "
          f"or pass --overwrite_checkpoint=True")
 
 # -----------------------------------------------------------------------------

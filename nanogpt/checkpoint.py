@@ -34,8 +34,10 @@ _NUMPY_ARRAY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), getattr(np, '_c
 
 
 def has_checkpoint(out_dir):
-    """out_dir holds ckpt.pt, or the sharded checkpoint of an FSDP run (ckpt.dcp, see nanogpt/parallel.py)."""
-    return os.path.exists(os.path.join(out_dir, CKPT_NAME)) or os.path.isdir(os.path.join(out_dir, 'ckpt.dcp'))
+    """The checkpoint out_dir holds, for messages: OUT/ckpt.pt, or OUT/ckpt.dcp, the sharded checkpoint of an FSDP
+    run (see nanogpt/parallel.py), or both; '' (false) when it holds none."""
+    return ' and '.join(os.path.join(out_dir, name) for name in (CKPT_NAME, 'ckpt.dcp')
+                        if os.path.exists(os.path.join(out_dir, name)))
 
 
 def prepare_out_dir(out_dir, what='train.py'):

@@ -6,25 +6,30 @@ import shutil
 
 import pytest
 
-from harness import ROOT, SHARED, run
+from harness import ROOT, SHARED, run, torchrun_cmd
 
 TINY_CHAT = ['--device=cpu', '--compile=False', '--dtype=float32', '--n_layer=1', '--n_head=2', '--n_embd=32',
              '--batch_size=2', '--gradient_accumulation_steps=1', '--eval_iters=2', '--eval_interval=2']
 
 
-@pytest.fixture(scope='module')
-def sharegpt60(tmp_path_factory):
-    """data/<tmp>: 60 ShareGPT conversations prepared at block_size 128; its val split is 3 conversations, 59
-    tokens: fewer than a block."""
+def chat_dataset(tmp_path_factory, n, val_fraction):
+    """data/<tmp>: the first n English conversations in ShareGPT's layout, prepared at block_size 128."""
     names = {'user': 'human', 'assistant': 'gpt', 'system': 'system'}
-    src = tmp_path_factory.mktemp('sg') / 'sg60.jsonl'
+    src = tmp_path_factory.mktemp('sg') / f'sg{n}.jsonl'
     with open(os.path.join(SHARED, 'chat', 'chatterbot_en.jsonl')) as f, open(src, 'w') as out:
-        for line in list(f)[:60]:
+        for line in list(f)[:n]:
             turns = json.loads(line)['messages']
             out.write(json.dumps({'conversations': [{'from': names[t['role']], 'value': t['content']}
                                                     for t in turns]}) + '\n')
-    name = f'test_sharegpt60_{os.getpid()}'
-    run(['data/prepare_chat.py', src, f'--out_dir=data/{name}', '--block_size=128', '--val_fraction=0.05'])
+    name = f'test_sharegpt{n}_{os.getpid()}'
+    run(['data/prepare_chat.py', src, f'--out_dir=data/{name}', '--block_size=128', f'--val_fraction={val_fraction}'])
+    return name
+
+
+@pytest.fixture(scope='module')
+def sharegpt60(tmp_path_factory):
+    """60 conversations; the val split is 3 of them, 59 tokens: fewer than a block."""
+    name = chat_dataset(tmp_path_factory, 60, 0.05)
     yield name
     shutil.rmtree(os.path.join(ROOT, 'data', name), ignore_errors=True)
 
@@ -36,3 +41,35 @@ def test_chat_val_split_shorter_than_a_block_trains(sharegpt60, tmp_path):
     log = run(['train.py', f'--dataset={sharegpt60}', '--block_size=128', '--max_iters=2', f'--out_dir={out}']
               + TINY_CHAT).out
     assert 'step 2: train loss' in log and (out / 'ckpt.pt').exists()
+
+
+@pytest.fixture(scope='module')
+def sharded_run(tmp_path_factory):
+    """out_dir of a 2-rank FSDP run on a chat dataset saved only as shards (ckpt.dcp, no ckpt.pt)."""
+    name = chat_dataset(tmp_path_factory, 200, 0.2)
+    out = tmp_path_factory.mktemp('sharded') / 'out'
+    run(torchrun_cmd(2, f'--dataset={name}', '--block_size=128', '--max_iters=3', f'--out_dir={out}',
+                     '--fsdp=True', '--sharded_checkpoint=True', *TINY_CHAT, '--gradient_accumulation_steps=2'))
+    assert not (out / 'ckpt.pt').exists() and (out / 'ckpt.dcp').is_symlink()
+    yield out
+    shutil.rmtree(os.path.join(ROOT, 'data', name), ignore_errors=True)
+
+
+def test_sharded_run_is_sampled_evaluated_and_chatted_with(sharded_run, tmp_path):
+    """sample.py, eval.py and chat.py read the shards into one process (the safe reader and planner of a resume):
+    the weights are the very ones torch's own converter reads from them."""
+    out = sharded_run
+    assert run(['sample.py', f'--out_dir={out}', '--device=cpu', '--num_samples=1', '--max_new_tokens=5']).returncode == 0
+    assert 'assistant loss' in run(['eval.py', f'--out_dir={out}', '--device=cpu', '--max_answers=1']).out
+    run(['chat.py', f'--out_dir={out}', '--prompt=What is AI?', '--temperature=0', '--device=cpu'])
+    import torch
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+    from nanogpt.parallel import load_latest
+    checkpoint = load_latest(str(out))
+    assert checkpoint['path'] == f'{out}/ckpt.dcp' and checkpoint['iter_num'] == 4
+    dcp_to_torch_save(str(out / 'ckpt.dcp'), str(tmp_path / 'converted.pt'))  # a trusted file: ours
+    converted = torch.load(tmp_path / 'converted.pt')['model']
+    assert all(torch.equal(converted[k], v) for k, v in checkpoint['model'].items())
+    # and a new run there is refused naming what it would overwrite: the sharded checkpoint
+    r = run(['train.py', '--dataset=shakespeare_char', f'--out_dir={out}'] + TINY_CHAT, expect=2)
+    assert f"error: {out}/ckpt.dcp already exists and init_from='scratch' would overwrite it" in r.stderr
