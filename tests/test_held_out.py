@@ -2,11 +2,14 @@
 saved only as shards, sampled, evaluated and chatted with; eval.py on a live run."""
 import json
 import os
+import re
 import shutil
+import signal
 
 import pytest
 
-from harness import ROOT, SHARED, run, torchrun_cmd
+from harness import ROOT, SHARED, popen, run, torchrun_cmd, train_cmd
+from test_reliability import wait_for_line
 
 TINY_CHAT = ['--device=cpu', '--compile=False', '--dtype=float32', '--n_layer=1', '--n_head=2', '--n_embd=32',
              '--batch_size=2', '--gradient_accumulation_steps=1', '--eval_iters=2', '--eval_interval=2']
@@ -73,3 +76,33 @@ def test_sharded_run_is_sampled_evaluated_and_chatted_with(sharded_run, tmp_path
     # and a new run there is refused naming what it would overwrite: the sharded checkpoint
     r = run(['train.py', '--dataset=shakespeare_char', f'--out_dir={out}'] + TINY_CHAT, expect=2)
     assert f"error: {out}/ckpt.dcp already exists and init_from='scratch' would overwrite it" in r.stderr
+
+
+def test_eval_on_a_live_run_is_read_only(shakespeare_char, tmp_path):
+    """eval.py while train.py still runs: the latest checkpoint, evaluated without the run's lock; nothing is
+    written to the run's folder (its log.jsonl gets no row), the numbers go to stdout or --log_dir's log; the
+    run goes on and ends as usual."""
+    out = tmp_path / 'out'
+    small = os.path.join(ROOT, 'data', f'test_small_char_{os.getpid()}')  # shakespeare_char's first 4096 val ids
+    os.makedirs(small, exist_ok=True)
+    shutil.copy(os.path.join(shakespeare_char, 'meta.pkl'), small)
+    with open(os.path.join(shakespeare_char, 'val.bin'), 'rb') as f, open(os.path.join(small, 'val.bin'), 'wb') as g:
+        g.write(f.read(2 * 4096))
+    evaluate = ['eval.py', f'--out_dir={out}', f'--dataset={os.path.basename(small)}', '--device=cpu']
+    p = popen(train_cmd(f'--out_dir={out}', '--max_iters=100000'))
+    try:
+        wait_for_line(p, r'^saving checkpoint')
+        r = run(evaluate)
+        assert re.search(r'^loss [\d.]+, perplexity', r.stdout, re.M), r.out
+        assert f"{out} is in use by a live run (pid {p.pid}, train.py): its latest checkpoint was evaluated " \
+               f"read-only and its log left alone" in r.stdout
+        run(evaluate + [f'--log_dir={tmp_path / "evals"}'])
+        rows = [json.loads(line) for line in open(tmp_path / 'evals' / 'log.jsonl')]
+        assert [row['kind'] for row in rows] == ['config', 'evaluate'] and rows[1]['model'] == str(out)
+        assert p.poll() is None  # still training
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rest = p.stdout.read()
+        shutil.rmtree(small)
+    assert p.wait(60) == 0, rest
+    assert not any(json.loads(line)['kind'] == 'evaluate' for line in open(out / 'log.jsonl'))
