@@ -18,6 +18,7 @@ A chat dataset (data/prepare_chat.py) is a dataset folder whose summary.json say
 """
 
 import gzip
+import itertools
 import json
 import os
 
@@ -88,8 +89,11 @@ def render(tok, turns, limit=None):
             break
         body = tok.encode_ordinary(text)
         trained = int(role == 'assistant')
-        ids += [tok.special[ROLE_TOKEN[role]]] + body + [tok.special[END]]
-        mask += [0] + [trained] * (len(body) + 1)
+        ids.append(tok.special[ROLE_TOKEN[role]])  # appended in place: no copy of a long turn's ids
+        ids += body
+        ids.append(tok.special[END])
+        mask.append(0)
+        mask += itertools.repeat(trained, len(body) + 1)
         if trained:
             cuts.append(len(ids))
     return ids, mask, cuts
