@@ -91,7 +91,7 @@ def test_eval_on_a_live_run_is_read_only(shakespeare_char, tmp_path):
     evaluate = ['eval.py', f'--out_dir={out}', f'--dataset={os.path.basename(small)}', '--device=cpu']
     p = popen(train_cmd(f'--out_dir={out}', '--max_iters=100000'))
     try:
-        wait_for_line(p, r'^saving checkpoint')
+        wait_for_line(p, r'^iter 5:')  # logged once the checkpoint of iter 5 is written
         r = run(evaluate)
         assert re.search(r'^loss [\d.]+, perplexity', r.stdout, re.M), r.out
         assert f"{out} is in use by a live run (pid {p.pid}, train.py): its latest checkpoint was evaluated " \
