@@ -25,6 +25,14 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
+def rotate(x, cos, sin):
+    """Rotary position embedding: each pair (x[i], x[i + hs/2]) of a head's dimensions, seen as the complex
+    number x[i] + j*x[i + hs/2], is multiplied by exp(j * position * theta_i). cos and sin are (T, hs/2)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
 def attention(q, k, v, dropout_p, is_causal, mask=None):
     """Scaled dot-product attention: flash / memory-efficient kernels where the device has them. mask (bool,
     broadcast to the scores; True = may attend) is for a KV cache's decode step."""
@@ -48,14 +56,19 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.n_embd = config.n_embd
         self.dropout = config.dropout
+        self.qk_norm = config.qk_norm
 
-    def forward(self, x, cache=None, layer=0):
+    def forward(self, x, cache=None, layer=0, rope=None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         # (B, T, C) -> (B, nh, T, hs)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if self.qk_norm:  # unit-RMS queries and keys: attention logits stay bounded, a higher lr is safe
+            q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
+        if rope is not None:  # rotated before caching: a cached key keeps its own position
+            q, k = rotate(q, *rope), rotate(k, *rope)
         mask = None
         if cache is not None:  # generation: attend over every position cached so far
             k, v, mask = cache.update(layer, k, v)
@@ -74,9 +87,12 @@ class MLP(nn.Module):
         self.gelu = nn.GELU(approximate='tanh')  # GPT-2's own GELU, so its weights give its logits
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.relu2 = config.relu2
 
     def forward(self, x):
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        x = self.c_fc(x)
+        x = F.relu(x).square() if self.relu2 else self.gelu(x)
+        return self.dropout(self.c_proj(x))
 
 
 class Block(nn.Module):
@@ -88,8 +104,8 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, cache=None, layer=0):
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(self, x, cache=None, layer=0, rope=None):
+        x = x + self.attn(self.ln_1(x), cache, layer, rope)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -192,6 +208,16 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in Linears and LayerNorms, as GPT-2; False is a little better and faster
     loss_chunk: int = 0  # training loss in chunks of this many positions (ChunkedLMHeadLoss); 0: all at once
+    # Modern options (modded-nanogpt, nanochat), all off: GPT-2, whose weights and nanoGPT's checkpoints load.
+    rope: bool = False  # rotary position embeddings on q and k instead of learned positions (no wpe)
+    qk_norm: bool = False  # RMS-normalise each head's q and k
+    relu2: bool = False  # ReLU(x)^2 in the MLP instead of GELU
+    untied_head: bool = False  # lm_head its own matrix, not the token embedding's
+    zero_init: bool = False  # residual projections (and an untied lm_head) start at zero
+    logit_softcap: float = 0.0  # logits squashed to (-c, c) by c * tanh(logits / c); 0: not
+
+
+MODERN_KEYS = ('rope', 'qk_norm', 'relu2', 'untied_head', 'zero_init', 'logit_softcap')
 
 
 class GPT(nn.Module):
@@ -200,29 +226,43 @@ class GPT(nn.Module):
         super().__init__()
         assert config.vocab_size is not None
         assert config.block_size is not None
+        if config.loss_chunk and config.logit_softcap:
+            raise ValueError("loss_chunk does not apply a logit_softcap; use one or the other")
         self.config = config
+        parts = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
+        if not config.rope:
+            parts['wpe'] = nn.Embedding(config.block_size, config.n_embd)
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
+            **parts,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
             ln_f=LayerNorm(config.n_embd, bias=config.bias),
         ))
+        if config.rope:  # each head's dimension pairs turn at rates 10000^(-2i/hs), by position (buffers: not saved)
+            hs = config.n_embd // config.n_head
+            theta = 10000.0 ** (-torch.arange(0, hs, 2, dtype=torch.float32) / hs)
+            angles = torch.outer(torch.arange(config.block_size, dtype=torch.float32), theta)
+            self.register_buffer('rope_cos', angles.cos(), persistent=False)
+            self.register_buffer('rope_sin', angles.sin(), persistent=False)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # weight tying: the output projection is the token embedding
-        self.transformer.wte.weight = self.lm_head.weight
+        if not config.untied_head:  # weight tying: the output projection is the token embedding
+            self.transformer.wte.weight = self.lm_head.weight
 
         self.apply(self._init_weights)
         # GPT-2 scales the init of residual projections by 1/sqrt(2 * n_layer)
         for pn, p in self.named_parameters():
             if pn.endswith('c_proj.weight'):
                 torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+            # zero_init: each block starts as the identity, and an untied head predicts uniformly
+            if config.zero_init and (pn.endswith('c_proj.weight') or pn == 'lm_head.weight'
+                                     and config.untied_head):
+                torch.nn.init.zeros_(p)
 
     def get_num_params(self, non_embedding=True):
         """Number of parameters; position embeddings are left out by default, token embeddings stay in
         because they are also the output layer's weights."""
         n_params = sum(p.numel() for p in self.parameters())
-        if non_embedding:
+        if non_embedding and 'wpe' in self.transformer:
             n_params -= self.transformer.wpe.weight.numel()
         return n_params
 
@@ -247,9 +287,10 @@ class GPT(nn.Module):
             cache.advance(1)
             return logits, None
         pos = torch.arange(start, start + t, dtype=torch.long, device=device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        x, rope = self.embed(idx, pos)
+        x = self.transformer.drop(x)
         for i, block in enumerate(self.transformer.h):
-            x = block(x, cache, i)
+            x = block(x, cache, i, rope)
         x = self.transformer.ln_f(x)
         if cache is not None:
             cache.advance(t)
@@ -258,21 +299,37 @@ class GPT(nn.Module):
             logits = None  # never materialised
             loss = ChunkedLMHeadLoss.apply(x, self.lm_head.weight, targets, self.config.loss_chunk)
         elif targets is not None:
-            logits = self.lm_head(x)
+            logits = self.head(x)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         else:
             # at inference only the last position is needed; keep the time dim with [-1]
-            logits = self.lm_head(x[:, [-1], :])
+            logits = self.head(x[:, [-1], :])
             loss = None
         return logits, loss
+
+    def embed(self, idx, pos):
+        """The token embeddings of idx at positions pos, plus what attention needs of the positions:
+        learned position embeddings are added here; rotary ones are (cos, sin) for each Block."""
+        x = self.transformer.wte(idx)
+        if self.config.rope:
+            return x, (self.rope_cos[pos], self.rope_sin[pos])
+        return x + self.transformer.wpe(pos), None
+
+    def head(self, x):
+        """The logits of the final hidden states x."""
+        logits = self.lm_head(x)
+        if self.config.logit_softcap:
+            cap = self.config.logit_softcap
+            logits = cap * torch.tanh(logits / cap)
+        return logits
 
     def decode(self, idx, cache):
         """Logits (b, 1, vocab) of one new token per row, idx (b, 1), at position cache.pos_t; stores its keys
         and values but leaves advancing the cache to the caller (GPT.forward)."""
-        x = self.transformer.wte(idx) + self.transformer.wpe(cache.pos_t)
+        x, rope = self.embed(idx, cache.pos_t)
         for i, block in enumerate(self.transformer.h):
-            x = block(x, cache, i)
-        return self.lm_head(self.transformer.ln_f(x))
+            x = block(x, cache, i, rope)
+        return self.head(self.transformer.ln_f(x))
 
     def compile_decode(self, **compile_args):
         """Compile the decode step once for all: its shapes never change (KVCache), so on a GPU the default
@@ -285,18 +342,22 @@ class GPT(nn.Module):
         """Shrink the context, e.g. to finetune GPT-2 (1024) with a smaller block."""
         assert block_size <= self.config.block_size
         self.config.block_size = block_size
-        self.transformer.wpe.weight = nn.Parameter(self.transformer.wpe.weight[:block_size])
+        if self.config.rope:
+            self.rope_cos, self.rope_sin = self.rope_cos[:block_size], self.rope_sin[:block_size]
+        else:
+            self.transformer.wpe.weight = nn.Parameter(self.transformer.wpe.weight[:block_size])
 
     def pad_vocab(self, vocab_size):
         """Grow the vocabulary to vocab_size token rows (e.g. GPT-2's for a chat dataset's special
         tokens). Each new row starts as the mean of the old ones: an embedding like an average token's,
         and (the output layer shares it) a logit near the average, not a random one that the first
         steps would have to undo. The old rows and so the old logits are unchanged."""
+        def grown(old):
+            return nn.Parameter(torch.cat([old, old.mean(dim=0, keepdim=True).expand(vocab_size - old.size(0), -1)]))
         wte = self.transformer.wte
-        old = wte.weight.data
-        new = torch.cat([old, old.mean(dim=0, keepdim=True).expand(vocab_size - old.size(0), -1)])
-        wte.weight = nn.Parameter(new.clone())
-        self.lm_head.weight = wte.weight  # still tied
+        tied = self.lm_head.weight is wte.weight
+        wte.weight = grown(wte.weight.data)
+        self.lm_head.weight = wte.weight if tied else grown(self.lm_head.weight.data)
         wte.num_embeddings = self.lm_head.out_features = self.config.vocab_size = vocab_size
 
     @classmethod

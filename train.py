@@ -24,15 +24,17 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import configure
-from model import GPT2_NAMES, GPT, GPTConfig
+from model import GPT2_NAMES, GPT, MODERN_KEYS, GPTConfig
 from nanogpt import parallel, resume, stopping
 from nanogpt.advice import run_notes
 from nanogpt.chat import ChatData
-from nanogpt.checkpoint import (SHAPE_KEYS, all_rng_states, build_model, check_shape,
-                                has_checkpoint, init_weights, prepare_out_dir, restore_rng)
+from nanogpt.checkpoint import (MODERN_DEFAULTS, all_rng_states, build_model, check_shape,
+                                has_checkpoint, init_weights, model_args_of, prepare_out_dir,
+                                restore_rng)
 from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta, load_summary
 from nanogpt.device import compute_dtype, default_dtype, peak_flops, setup
 from nanogpt.errors import exit_on_bad_input, fail
+from nanogpt.optim import build_optimizer
 from nanogpt.runlog import RunLog, wandb_offline_unless_key
 from nanogpt.tokenizer import GPT2_PADDED_VOCAB, dataset_tokenizer, padded_vocab_size
 
@@ -67,7 +69,18 @@ n_head = 12
 n_embd = 768
 dropout = 0.0  # 0 for pretraining, try 0.1+ for finetuning
 bias = False  # biases in LayerNorm and Linear layers
-# adamw optimizer
+# model, modern options (model.py's GPTConfig; config/*_modern.py): all off is GPT-2
+rope = False  # rotary position embeddings instead of learned ones
+qk_norm = False  # RMS-normalised queries and keys
+relu2 = False  # ReLU^2 MLP instead of GELU
+untied_head = False  # an output layer of its own, not the token embedding
+zero_init = False  # residual projections (and an untied head) start at zero
+logit_softcap = 0.0  # logits = c * tanh(logits / c); 0: off
+# optimizer: 'adamw' (the reference) or 'muon': Muon for the blocks' matrices, AdamW for the rest
+optimizer = 'adamw'
+muon_lr = 0.02  # Muon's peak learning rate; the schedule scales it as it scales learning_rate
+muon_momentum = 0.95
+# adamw
 learning_rate = 6e-4
 max_iters = 600000
 weight_decay = 1e-1
@@ -90,7 +103,7 @@ compile = True  # torch.compile the model (PyTorch 2.0+)
 fsdp = False
 sharded_checkpoint = False  # with fsdp: each rank writes its shards (out_dir/ckpt.dcp): huge models
 # -----------------------------------------------------------------------------
-shape_defaults = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias)
+shape_defaults = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias, **MODERN_DEFAULTS)
 config = configure(globals())
 
 # -----------------------------------------------------------------------------
@@ -109,6 +122,11 @@ if init_from not in ('scratch', 'resume', 'auto') + GPT2_NAMES and not os.path.i
 if n_embd % n_head != 0:
     fail(f"n_embd={n_embd} must be a multiple of n_head={n_head} "
          f"(each head gets n_embd / n_head dimensions); change --n_head or --n_embd")
+if init_from in GPT2_NAMES or os.path.isdir(init_from) and not has_checkpoint(init_from):
+    if any(config[k] != off for k, off in MODERN_DEFAULTS.items()):
+        fail(f"GPT-2's weights are for GPT-2's architecture; the modern options "
+             f"({', '.join(k for k, off in MODERN_DEFAULTS.items() if config[k] != off)}) need "
+             f"--init_from=scratch")
 device_type, ctx = setup(device, dtype)  # exits 2 for a device torch cannot use; ctx: autocast
 # what this run starts from: init_from, with 'auto' decided by what out_dir holds
 start_from = init_from
@@ -225,13 +243,13 @@ if summary.get('tokenizer') == 'trained':  # exits 2 if its tokenizer.json is go
 # -----------------------------------------------------------------------------
 # Model: from scratch, from a checkpoint to resume, or from other weights
 
-model_args = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
-                  bias=bias, vocab_size=None, dropout=dropout)
+modern = {k: config[k] for k in MODERN_KEYS}
 checkpoint = None
 if start_from == 'scratch':
     print0("Initializing a new model from scratch")
-    model_args['vocab_size'] = meta_vocab_size if meta_vocab_size is not None else GPT2_PADDED_VOCAB
-    model = GPT(GPTConfig(**model_args))
+    vocab_size = meta_vocab_size if meta_vocab_size is not None else GPT2_PADDED_VOCAB
+    model = GPT(GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
+                          bias=bias, vocab_size=vocab_size, dropout=dropout, **modern))
 elif start_from == 'resume':
     print0(f"Resuming training from {out_dir}")  # and resume.report() below says what is continued
     checkpoint = parallel.load_resume(out_dir)  # ckpt.pt, or an FSDP run's ckpt.dcp when newer
@@ -243,12 +261,13 @@ elif start_from == 'resume':
              f"({name(saved_sha256)} vs {name(tokenizer_sha256)}); "
              f"resume on the dataset it was trained on")
     # the model's shape comes from the checkpoint; asking for another one is an error
-    requested = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias)
+    requested = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias, **modern)
     check_shape(checkpoint, requested, shape_defaults)
-    for k in SHAPE_KEYS:
-        model_args[k] = checkpoint['model_args'][k]
-    config.update({k: model_args[k] for k in shape_defaults})  # the saved config: the real shape
+    if checkpoint.get('config', {}).get('optimizer', 'adamw') != optimizer:
+        fail(f"{out_dir}'s checkpoint was trained with --optimizer="
+             f"{checkpoint['config'].get('optimizer', 'adamw')}; resume it with that optimizer")
     model = build_model(checkpoint, dropout=dropout)
+    config.update({k: getattr(model.config, k) for k in shape_defaults})  # saved: the real shape
     iter_num = checkpoint['iter_num']
     if not eval_only:
         resume.check_left_to_train(out_dir, iter_num, max_iters, lr_decay_iters,
@@ -267,11 +286,14 @@ else:  # gpt2*, a folder of GPT-2 weights (padded for a chat dataset's ids), ano
                          dropout=dropout,
                          vocab_size=summary.get('max_token_id', -1) + 1,  # ids the data uses
                          tokenizer_sha256=tokenizer_sha256)  # must match a run's checkpoint
-    for k in SHAPE_KEYS:
-        model_args[k] = getattr(model.config, k)
+    asked = [k for k, v in modern.items()
+             if v not in (MODERN_DEFAULTS[k], getattr(model.config, k))]
+    if asked:
+        fail(f"{', '.join(asked)}: the modern options are those of the model in {init_from}; "
+             f"drop them, or train from scratch")
+    config.update({k: getattr(model.config, k) for k in MODERN_KEYS})  # saved: the real model
 if block_size < model.config.block_size:
     model.crop_block_size(block_size)
-    model_args['block_size'] = block_size
 elif block_size > model.config.block_size:
     fail(f"block_size={block_size} is larger than the model's {model.config.block_size}; "
          f"use --block_size={model.config.block_size} or smaller")
@@ -279,6 +301,7 @@ if meta_vocab_size is not None and meta_vocab_size > model.config.vocab_size:
     fail(f"dataset {dataset} has {meta_vocab_size} tokens "
          f"but the model only {model.config.vocab_size}")
 check_dataset(data_dir, model.config.vocab_size, block_size)  # files match summary.json, ids fit
+model_args = model_args_of(model.config)  # nanoGPT's keys, plus the modern options that are on
 model.to(device)
 # the config saved in checkpoints and logs; a trained tokenizer's hash rides along
 run_config = config
@@ -295,7 +318,11 @@ for line in run_notes(device_type, gradient_accumulation_steps, batch_size, bloc
     print0(line)
 if sharding:  # before the optimizer, which then holds the shards
     model = parallel.shard(model, device_type, dtype, compile)
-optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
+if optimizer == 'muon' and sharding:
+    fail("optimizer='muon' needs whole matrices, which FSDP shards; use DDP (--fsdp=False)")
+# the knob `optimizer` names it; from here on, the optimizer itself
+optimizer = build_optimizer(model, optimizer, learning_rate, weight_decay, (beta1, beta2),
+                            device_type, muon_lr, muon_momentum)
 rng_states = None
 if checkpoint is not None:
     # any checkpoint into DDP, FSDP or one process
@@ -428,7 +455,7 @@ while True:
 
     lr = get_lr(iter_num) if decay_lr else learning_rate
     for param_group in optimizer.param_groups:
-        param_group['lr'] = lr
+        param_group['lr'] = lr * param_group.get('lr_scale', 1.0)  # Muon's: muon_lr / learning_rate
 
     # evaluate on train/val (every process, each its share) and checkpoint
     if iter_num % eval_interval == 0 or eval_only:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from model import GPT, GPTConfig
+from model import GPT, MODERN_KEYS, GPTConfig
 from nanogpt.atomicfile import atomic_write, fsync_dir, link_atomic
 from nanogpt.errors import fail
 from nanogpt.lock import hold
@@ -29,6 +29,7 @@ from nanogpt.tokenizer import padded_vocab_size
 CKPT_NAME = 'ckpt.pt'
 COMPILE_PREFIX = '_orig_mod.'  # torch.compile's wrapper; checkpoints from elsewhere may carry it
 SHAPE_KEYS = ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size')
+MODERN_DEFAULTS = {k: getattr(GPTConfig, k) for k in MODERN_KEYS}  # all off: GPT-2
 # checkpoints written before the random states were tensors hold numpy arrays: these admit exactly those
 _NUMPY_ARRAY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), getattr(np, '_core', np.core).multiarray._reconstruct]
 
@@ -124,7 +125,7 @@ def check_shape(checkpoint, requested, defaults, argv=None):
     argv = sys.argv[1:] if argv is None else argv
     given = {a[2:].partition('=')[0] for a in argv if a.startswith('--')}
     for k, v in requested.items():
-        have = checkpoint['model_args'].get(k)
+        have = checkpoint['model_args'].get(k, MODERN_DEFAULTS.get(k))
         if v != have and (v != defaults[k] or k in given):
             fail(f"the checkpoint's model has {k}={have!r} but --{k}={v!r} was asked for; drop --{k} "
                  f"to resume it, or train the new shape into another --out_dir")
@@ -133,13 +134,21 @@ def check_shape(checkpoint, requested, defaults, argv=None):
 def build_model(checkpoint, dropout=None):
     """The GPT a checkpoint describes, with its weights (and another dropout, when given); a sharded checkpoint's
     weights are read later, into the sharded model (nanogpt.parallel.load_state)."""
-    args = {k: checkpoint['model_args'][k] for k in SHAPE_KEYS + ('dropout',) if k in checkpoint['model_args']}
+    keys = SHAPE_KEYS + ('dropout',) + MODERN_KEYS
+    args = {k: checkpoint['model_args'][k] for k in keys if k in checkpoint['model_args']}
     if dropout is not None:
         args['dropout'] = dropout
     model = GPT(GPTConfig(**args))
     if 'sharded' not in checkpoint:
         load_weights(model, checkpoint)
     return model
+
+
+def model_args_of(config):
+    """A checkpoint's model_args for a model of this GPTConfig: nanoGPT's keys, and the modern options that
+    are on (a GPT-2 model's model_args are exactly nanoGPT's, so nanoGPT loads its checkpoints)."""
+    args = {k: getattr(config, k) for k in SHAPE_KEYS + ('dropout',)}
+    return {**args, **{k: getattr(config, k) for k, off in MODERN_DEFAULTS.items() if getattr(config, k) != off}}
 
 
 def load_gpt2(init_from, dropout=0.0, vocab_size=0):

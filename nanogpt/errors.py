@@ -24,16 +24,18 @@ def exit_on_bad_input():
     sys.excepthook = _excepthook
 
 
-def report(e):
-    """Print BadInput e as its one line."""
+def report(e, file=None):
+    """Print BadInput e as its one line (to sys.stderr unless told)."""
     _end_progress_bars()
-    print(f"error: {e}", file=sys.stderr, flush=True)
+    print(f"error: {e}", file=file or sys.stderr, flush=True)
 
 
 def _excepthook(kind, value, tb):
     if not issubclass(kind, BadInput):
         return sys.__excepthook__(kind, value, tb)
-    report(value)
+    # to the process's own stderr: after init_process_group, torch.distributed's hook calls this one with
+    # sys.stderr swapped for a buffer it prints afterwards, which the SystemExit below would lose
+    report(value, file=sys.__stderr__)
     raise SystemExit(BAD_INPUT_EXIT)  # raised here, the interpreter exits with this code (after atexit)
 
 

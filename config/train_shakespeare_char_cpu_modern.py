@@ -1,0 +1,32 @@
+# The CPU quick start's modern twin: nanoGPT's loss in a fraction of its time (docs/modern.md).
+# python train.py config/train_shakespeare_char.py config/train_shakespeare_char_cpu_modern.py
+# The same small model, with rotary positions, QK-norm, a ReLU^2 MLP, an untied zero-initialised head and
+# softcapped logits, trained by Muon (AdamW for embeddings and gains) for a quarter of the iterations.
+import torch
+
+out_dir = 'out-shakespeare-char-modern'
+device = 'cpu'
+dtype = 'bfloat16' if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else 'float32'
+compile = False
+eval_iters = 20
+log_interval = 10
+block_size = 64
+batch_size = 12
+n_layer = 4
+n_head = 4
+n_embd = 128
+dropout = 0.0
+rope = True
+qk_norm = True
+relu2 = True
+untied_head = True
+zero_init = True
+logit_softcap = 15.0
+optimizer = 'muon'
+muon_lr = 0.03
+learning_rate = 3e-3  # AdamW's, for the embeddings, head and gains
+min_lr = 3e-4
+max_iters = 500
+lr_decay_iters = 500
+warmup_iters = 20
+eval_interval = 500  # evaluate at the start and the end only
