@@ -19,7 +19,6 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import shutil
 import time
 from collections import deque
@@ -78,50 +77,14 @@ def _init_worker(tokenizer, chars, sha256=None):
         return
     if tokenizer == 'gpt2':  # encode_ordinary, straight into an array where tiktoken (>= 0.8) can
         enc = gpt2_encoding()
-        encode = ((lambda t: enc.encode_to_numpy(t, allowed_special=set(), disallowed_special=()))
-                  if hasattr(enc, 'encode_to_numpy') else (lambda t: np.asarray(enc.encode_ordinary(t))))
-        _W['enc'] = lambda t: in_pieces(encode, t)  # a long document: tokenizer memory follows a piece
-        _W['eot'] = GPT2_EOT
-    else:  # characters: a lookup table from code point to id, each document followed by '\n'
+        _W['enc'] = ((lambda t: enc.encode_to_numpy(t, allowed_special=set(), disallowed_special=()))
+                     if hasattr(enc, 'encode_to_numpy') else (lambda t: np.asarray(enc.encode_ordinary(t))))
+    else:  # characters: a lookup table from code point to id
         lut = np.full(max(map(ord, chars)) + 1, -1, dtype=np.int64)
         lut[[ord(c) for c in chars]] = np.arange(len(chars))
-        _W['enc'] = lambda t: in_pieces(lambda piece: _char_ids(lut, piece), t, cut=lambda _, i: i)  # any place
-        _W['eot'] = lut[ord('\n')]
+        _W['lut'] = lut
+    _W['eot'] = GPT2_EOT
     _W['dtype'] = token_dtype(GPT2_VOCAB if tokenizer == 'gpt2' else len(chars))
-
-
-def _char_ids(lut, text):
-    cps = np.frombuffer(text.encode('utf-32-le'), dtype=np.uint32)
-    ids = lut[cps] if len(cps) and cps.max() < len(lut) else np.array([-1] if len(cps) else [], dtype=np.int64)
-    if len(ids) and ids.min() < 0:  # a character outside the vocabulary: never write a wrapped-around id
-        raise ValueError("a document has characters missing from the vocabulary")
-    return ids
-
-
-PIECE_CHARS = 1 << 20  # a longer document is tokenized a piece of about this many characters at a time
-_CUT = re.compile(r'(?<=\S)\n(?=\S)')  # a lone newline between two non-space characters
-
-
-def _safe_cut(text, i):
-    """The first place at or after i just past a lone newline between two non-space characters, or the end."""
-    m = _CUT.search(text, i)
-    return m.end() if m else len(text)
-
-
-def in_pieces(encode, text, size=PIECE_CHARS, cut=_safe_cut):
-    """encode(text), a piece of about size characters at a time, so a long document costs the tokenizer's working
-    memory (tiktoken: some 45 bytes a token) for one piece, not for the whole of it. GPT-2's pieces end just
-    after a lone newline between two non-space characters: no pre-token of its split (letters, digits, runs of
-    other symbols, runs of whitespace) spans such a place, so the ids are exactly the whole text's. A text
-    without one is encoded whole."""
-    if len(text) <= size:
-        return encode(text)
-    parts, start = [], 0
-    while start < len(text):
-        end = min(max(cut(text, start + size), start + 1), len(text))
-        parts.append(encode(text[start:end]))
-        start = end
-    return np.concatenate(parts)
 
 
 def _encode_shard(docs, first_index, split):
@@ -130,7 +93,13 @@ def _encode_shard(docs, first_index, split):
     chars = 0
     for i, text in enumerate(docs):
         chars += len(text)
-        ids = np.append(_W['enc'](text), _W['eot'])
+        if 'enc' in _W:
+            ids = np.append(_W['enc'](text), _W['eot'])
+        else:
+            cps = np.frombuffer((text + '\n').encode('utf-32-le'), dtype=np.uint32)
+            ids = _W['lut'][cps] if cps.max() < len(_W['lut']) else np.array([-1])
+            if ids.min() < 0:  # a character outside the vocabulary: never write a wrapped-around id
+                raise ValueError(f"document {first_index + i} has characters missing from the vocabulary")
         out[is_val(text, first_index + i, split)].append(np.asarray(ids, dtype=_W['dtype']))
     join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, _W['dtype'])
     return join(out[0]), join(out[1]), chars

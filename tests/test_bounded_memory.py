@@ -52,28 +52,8 @@ def test_prepare_chat_refuses_a_conversation_bomb(tmp_path):
 
 
 def test_prepare_chat_refuses_a_20MB_conversation_at_a_large_block_size(tmp_path):
-    """It would fit the block, but 20 MB of text is past the stated limit (tokenizing it would cost about 40 bytes
-    a token in tiktoken alone): refused before it is parsed, let alone tokenized."""
+    """It would fit the block, but 20 MB of text is past the stated limit (tiktoken alone takes some 40 bytes per
+    byte of a text without spaces): refused before it is parsed, let alone tokenized."""
     path = conversation_jsonl(tmp_path / 'long.jsonl', 20)
     r = capped_run(['data/prepare_chat.py', path, '--block_size=20000000', f'--out_dir={tmp_path / "out"}'])
     one_error_line(r, path, 'line 1', '8,388,608 bytes', '--max_conversation_bytes')
-
-
-def test_a_long_document_is_tokenized_in_pieces_to_the_same_ids():
-    """A document longer than a piece is tokenized a piece at a time (the tokenizer's own memory, some 45 bytes a
-    token in tiktoken, then follows the piece), cut only where no GPT-2 pre-token can span: the same ids."""
-    import os
-    import numpy as np
-    from harness import SHARED
-    from nanogpt.prepare import in_pieces
-    from nanogpt.tokenizer import gpt2_encoding
-    enc = gpt2_encoding()
-    encode = lambda t: np.asarray(enc.encode_ordinary(t))
-    text = open(os.path.join(SHARED, 'tinyshakespeare', 'input.txt'), encoding='utf-8').read()[:300_000]
-    tricky = 'a\nb \n c\n\nd\t\ne\n 1\n2\n\n\n  x\ny\r\nz\n\u3000w\nv\u00a0\nu\n' * 500  # whitespace runs of all kinds
-    for t in (text, tricky, text.replace('\n', ' ')):  # the last has no place to cut: encoded whole
-        pieces = []
-        ids = in_pieces(lambda p: pieces.append(p) or encode(p), t, size=1000)
-        same, whole = np.array_equal(ids, encode(t)), ''.join(pieces) == t  # (no diff of 300 KB strings)
-        assert same and whole
-        assert len(pieces) == 1 if '\n' not in t else len(pieces) >= len(t) // 1100

@@ -36,6 +36,14 @@ def punctuation_conversation(path, mb):
     return str(path)
 
 
+def punctuation_lines():
+    """1 MB of lines of 80 random punctuation characters (about a token a byte), JSON-escaped newlines."""
+    import random
+    rng = random.Random(0)
+    line = lambda: ''.join(rng.choice('!#$%&()*+,-./:;<=>?@[]^_`{|}~') for _ in range(80)) + '\\n'
+    return ''.join(line() for _ in range(2 ** 20 // 82)).encode()
+
+
 def measure(cmd):
     cap = int(args.cap_gb * 2 ** 30)
     env = dict(os.environ, PYTHONPATH=args.root)
@@ -56,9 +64,9 @@ with tempfile.TemporaryDirectory() as tmp:
         ('.jsonl.zst, one 400 MB document', 'prepare_local.py', document_zst(t('b.jsonl.zst'), 400), []),
         ('.jsonl.gz bomb, 1.5 GB, no newline', 'prepare_local.py', gzip_bomb(t('c.jsonl.gz'), 1536), []),
         ('.txt of 1.5 GB (sparse)', 'prepare_local.py', sparse_txt(t('d.txt'), 1536), []),
-        ('.jsonl.zst, a 48 MB document of lines (under the limit) and a short one, tokenized', 'prepare_local.py',
-         zstd_bomb(t('h.jsonl.zst'), 48, head=b'{"text": "', body=b'word ' * 15 + b'words\\n',
-                   tail=b'"}\n{"text": "another document"}\n'), ['--num_proc=1']),
+        ('.jsonl.zst, a 48 MB document of punctuation lines (under the limit) and a short one, tokenized',
+         'prepare_local.py', zstd_bomb(t('h.jsonl.zst'), 48, head=b'{"text": "', body=punctuation_lines(),
+                                       tail=b'"}\n{"text": "another document"}\n'), ['--num_proc=1']),
         ('chat .jsonl.gz bomb, 1.5 GB', 'prepare_chat.py',
          gzip_bomb(t('e.jsonl.gz'), 1536, head=b'{"messages": [{"role": "user", "content": "'), []),
         ('chat, one 20 MB conversation (words), block 2e7', 'prepare_chat.py', conversation_jsonl(t('f.jsonl'), 20),
@@ -70,6 +78,6 @@ with tempfile.TemporaryDirectory() as tmp:
     ]
     print(f"root {os.path.abspath(args.root)}, cap {args.cap_gb:g} GB")
     print("| input | on disk | exit | peak RSS | last line |\n|---|---|---|---|---|")
-    for name, script, path, extra in cases:
-        code, rss, last = measure([f'data/{script}', path, f'--out_dir={t("out")}'] + extra)
+    for n, (name, script, path, extra) in enumerate(cases):
+        code, rss, last = measure([f'data/{script}', path, f'--out_dir={t(f"out{n}")}'] + extra)
         print(f"| {name} | {size_on_disk(path) / 2 ** 20:.2f} MB | {code} | {rss:,.0f} MB | `{last}` |", flush=True)
