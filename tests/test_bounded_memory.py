@@ -57,3 +57,9 @@ def test_prepare_chat_refuses_a_20MB_conversation_at_a_large_block_size(tmp_path
     path = conversation_jsonl(tmp_path / 'long.jsonl', 20)
     r = capped_run(['data/prepare_chat.py', path, '--block_size=20000000', f'--out_dir={tmp_path / "out"}'])
     one_error_line(r, path, 'line 1', '8,388,608 bytes', '--max_conversation_bytes')
+
+
+def test_tinystories_refuses_a_file_without_line_breaks(tmp_path):
+    path = sparse_txt(tmp_path / 'TinyStories-train.txt', 1536)
+    r = capped_run(['data/tinystories/prepare.py', path, f'--out_dir={tmp_path / "out"}'])
+    one_error_line(r, path, 'line 1', '134,217,728 bytes', '--max_document_bytes')
