@@ -285,7 +285,8 @@ else:  # gpt2*, a folder of GPT-2 weights (padded for a chat dataset's ids), ano
     model = init_weights(init_from,
                          dropout=dropout,
                          vocab_size=summary.get('max_token_id', -1) + 1,  # ids the data uses
-                         tokenizer_sha256=tokenizer_sha256)  # must match a run's checkpoint
+                         tokenizer_sha256=tokenizer_sha256,  # must match a run's checkpoint
+                         load=parallel.load_latest)  # a run's ckpt.pt, or its shards (FSDP)
     asked = [k for k, v in modern.items()
              if v not in (MODERN_DEFAULTS[k], getattr(model.config, k))]
     if asked:

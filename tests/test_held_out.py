@@ -73,6 +73,10 @@ def test_sharded_run_is_sampled_evaluated_and_chatted_with(sharded_run, tmp_path
     dcp_to_torch_save(str(out / 'ckpt.dcp'), str(tmp_path / 'converted.pt'))  # a trusted file: ours
     converted = torch.load(tmp_path / 'converted.pt')['model']
     assert all(torch.equal(converted[k], v) for k, v in checkpoint['model'].items())
+    # a new run starts from its weights
+    log = run(['train.py', f'--init_from={out}', f"--dataset={checkpoint['config']['dataset']}", f'--out_dir={tmp_path / "new"}',
+               '--block_size=128', '--max_iters=0'] + TINY_CHAT).out
+    assert f"initializing from the weights of {out}/ckpt.dcp" in log
     # and a new run there is refused naming what it would overwrite: the sharded checkpoint
     r = run(['train.py', '--dataset=shakespeare_char', f'--out_dir={out}'] + TINY_CHAT, expect=2)
     assert f"error: {out}/ckpt.dcp already exists and init_from='scratch' would overwrite it" in r.stderr
