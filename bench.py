@@ -19,6 +19,7 @@ import torch
 
 from configurator import configure
 from model import GPT, GPTConfig, default_window_shift
+from nanogpt.optim import build_optimizer
 from nanogpt.dataset import bin_dtype, dataset_dir, load_meta
 from nanogpt.device import autocast_context, peak_flops, setup
 from nanogpt.errors import exit_on_bad_input, fail
@@ -36,6 +37,7 @@ bias = False
 dropout = 0.0
 loss_chunk = 0  # the training loss in chunks of this many positions, never all logits at once (model.py)
 vocab_size = 50304  # ignored with a dataset that has a meta.pkl
+modern = False  # every modern option of model.py on, and Muon (config/*_modern.py's recipe)
 # training
 dataset = ''  # '' for random tokens, else batches from data/<dataset>/train.bin
 batch_size = 12
@@ -97,7 +99,9 @@ else:
         return x[:, :-1], x[:, 1:].contiguous()
 
 config = GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size, bias=bias,
-                   vocab_size=vocab_size, dropout=dropout, loss_chunk=loss_chunk)
+                   vocab_size=vocab_size, dropout=dropout, loss_chunk=loss_chunk,
+                   **(dict(rope=True, qk_norm=True, relu2=True, untied_head=True, zero_init=True,
+                           logit_softcap=15.0) if modern else {}))
 print(f"device {device} ({torch.cuda.get_device_name() if device_type == 'cuda' else 'cpu'}), "
       f"{torch.get_num_threads()} CPU threads, model {n_layer}x{n_head}x{n_embd}, block {block_size}")
 
@@ -106,7 +110,7 @@ if mode in ('train', 'both'):
     for d in dtypes:
         torch.manual_seed(seed)
         model = GPT(config).to(device)
-        optimizer = model.configure_optimizers(0.1, 6e-4, (0.9, 0.95), device_type)
+        optimizer = build_optimizer(model, 'muon' if modern else 'adamw', 6e-4, 0.1, (0.9, 0.95), device_type, d)
         step_model = torch.compile(model, mode=compile_mode) if compile else model
         runs[d] = dict(model=model, step_model=step_model, optimizer=optimizer, times=[], cpu_times=[], losses=[])
 

@@ -45,7 +45,6 @@ with contextlib.redirect_stdout(sys.stderr):  # stdout is the answers only (--pr
 # -----------------------------------------------------------------------------
 check_sampling(temperature, top_k, top_p)
 device_type, ctx = setup(device, dtype)
-torch.manual_seed(seed)
 
 checkpoint = load_latest(out_dir)  # ckpt.pt, or an FSDP run's shards (ckpt.dcp) when newer
 model = build_model(checkpoint)
@@ -65,6 +64,7 @@ if (load_summary(data_dir) or {}).get('kind') != 'chat':
          f"not answers. Finetune it with data/prepare_chat.py and train.py first")
 model.eval()
 model.to(device)
+torch.manual_seed(seed)  # after the model is built (its init draws numbers): serve.py's seed means the same
 block = model.config.block_size
 answerer = Answerer(model, tok, temperature, top_k, top_p)
 history = [render(tok, [('system', system)])[0]] if system else []  # token ids of each finished turn

@@ -31,7 +31,8 @@ from nanogpt.chat import ChatData
 from nanogpt.checkpoint import (MODERN_DEFAULTS, all_rng_states, build_model, check_shape,
                                 has_checkpoint, init_weights, model_args_of, prepare_out_dir,
                                 restore_rng)
-from nanogpt.dataset import bin_dtype, check_dataset, dataset_dir, load_meta, load_summary
+from nanogpt.dataset import (bin_dtype, check_batch_ids, check_dataset, dataset_dir, load_meta,
+                             load_summary)
 from nanogpt.device import compute_dtype, default_dtype, peak_flops, setup
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.optim import build_optimizer
@@ -212,6 +213,8 @@ def get_batch(split, seq=None, k=0):
         x = torch.stack([torch.from_numpy(data[i:i + block_size].astype(np.int64)) for i in ix])
         y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + block_size].astype(np.int64))
                          for i in ix])
+    # ids past the vocabulary (a summary.json that understated them): one line, not an IndexError
+    check_batch_ids(x, y, model_args['vocab_size'], f"{data_dir}/{split}.bin")
     if device_type == 'cuda':
         # pin so the copy to the GPU can be asynchronous
         x = x.pin_memory().to(device, non_blocking=True)
@@ -323,7 +326,7 @@ if optimizer == 'muon' and sharding:
     fail("optimizer='muon' needs whole matrices, which FSDP shards; use DDP (--fsdp=False)")
 # the knob `optimizer` names it; from here on, the optimizer itself
 optimizer = build_optimizer(model, optimizer, learning_rate, weight_decay, (beta1, beta2),
-                            device_type, muon_lr, muon_momentum)
+                            device_type, dtype, muon_lr, muon_momentum)
 rng_states = None
 if checkpoint is not None:
     # any checkpoint into DDP, FSDP or one process

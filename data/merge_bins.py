@@ -12,7 +12,7 @@ import os
 import shutil
 
 from nanogpt.atomicfile import atomic_write, write_atomic
-from nanogpt.dataset import bin_dtype, load_meta, load_summary, write_meta, write_summary
+from nanogpt.dataset import CHAT_FILES, bin_dtype, load_meta, load_summary, remove_files, write_meta, write_summary
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.lock import hold
 from nanogpt.prepare import disk_full
@@ -38,6 +38,9 @@ for d in args.dirs:
             fail(f"{d} has no {split}.bin; prepare it first")
     metas.append(load_meta(d))
     summaries.append(load_summary(d))
+    if (summaries[-1] or {}).get('kind') == 'chat' or os.path.exists(os.path.join(d, CHAT_FILES[0])):
+        fail(f"{d} is a chat dataset (conversations with loss masks, data/prepare_chat.py): merging would drop its "
+             f"masks and conversation starts; prepare the conversation files together with prepare_chat.py instead")
 if any(m != metas[0] for m in metas):
     fail("the inputs have different meta.pkl (vocabularies); merging them would mix up token ids")
 tokenizers = {s['tokenizer'] if s else ('char' if m else 'gpt2') for s, m in zip(summaries, metas)}
@@ -59,11 +62,9 @@ try:  # both files written before either replaces the old one: a full disk leave
             out.flush()
 except OSError as e:
     disk_full(e, args.out_dir)
-meta_path = os.path.join(args.out_dir, 'meta.pkl')
 if meta is not None:
     write_meta(args.out_dir, meta)
-elif os.path.exists(meta_path):
-    os.remove(meta_path)
+remove_files(args.out_dir, ([] if meta is not None else ['meta.pkl']) + list(CHAT_FILES))  # another dataset's
 known = all(summaries)
 extra = {}
 if trained:  # the tokenizer.json travels with the data, as prepare_local.py leaves it

@@ -17,17 +17,20 @@ skipped and counted. A conversation goes to val when a hash of its rendered text
 import argparse
 import os
 import shutil
+import zlib
 
 import numpy as np
 
-from nanogpt.atomicfile import write_atomic
+from nanogpt.atomicfile import fsync_dir, write_atomic
 from nanogpt.chat import KIND, MAX_CONVERSATION_BYTES, check_chat_tokenizer, parse_conversation, read_records, render
-from nanogpt.dataset import SUMMARY, write_bin, write_summary
+from nanogpt.dataset import META, SUMMARY, remove_files, write_bin, write_summary
 from nanogpt.errors import exit_on_bad_input, fail
-from nanogpt.prepare import is_val
+from nanogpt.lock import hold
+from nanogpt.prepare import disk_full, is_val
 from nanogpt.tokenizer import CHAT_TOKENS, GPT2_VOCAB, TRAINED_FILE, GPT2Tokenizer, TrainedTokenizer
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
+WORK = '.prepare_chat'  # the files being written, inside out_dir
 
 p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('paths', nargs='+', help='.jsonl, .jsonl.gz or .parquet files of conversations')
@@ -47,7 +50,10 @@ if args.max_conversation_bytes < 1:
     fail(f"--max_conversation_bytes must be 1 or more, not {args.max_conversation_bytes}")
 if args.block_size < 4:
     fail(f"--block_size must be at least 4 tokens, not {args.block_size}")
-if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:
+if not args.out_dir:
+    fail("--out_dir is empty; name the dataset folder, e.g. --out_dir=data/chat_en")
+hold(args.out_dir, 'prepare_chat.py')  # one writer per folder: a second prepare, or a live train.py there, is refused
+if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrite:  # a killed run leaves none
     fail(f"{args.out_dir} already holds a dataset; add --overwrite to replace it, or choose another --out_dir")
 for path in args.paths:
     if not os.path.isfile(path):
@@ -93,7 +99,7 @@ for path in args.paths:
             starts.append(starts[-1] + len(ids))
             count['turns'] += len(turns)
             count['characters'] += sum(len(t) for _, t in turns)
-    except (OSError, UnicodeDecodeError, EOFError) as e:  # a corrupt .gz, a file that is not UTF-8
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as e:  # a corrupt .gz, a file that is not UTF-8
         fail(f"cannot read {path} ({type(e).__name__}: {e}); check that it is a {path.rsplit('.', 1)[-1]} file")
     except Exception as e:  # pyarrow's errors for a file that is not parquet
         if not path.endswith('.parquet'):
@@ -104,24 +110,37 @@ for split, (ids, _, starts) in splits.items():
         fail(f"no conversation went to {split} ({len(splits['train'][2]) - 1} train, {len(splits['val'][2]) - 1} val); "
              f"give more conversations or change --val_fraction")
 
-os.makedirs(args.out_dir, exist_ok=True)
-summary_path = os.path.join(args.out_dir, SUMMARY)
-if os.path.exists(summary_path):
-    os.remove(summary_path)  # written last: until then train.py sees no finished dataset here
-for split, (ids, mask, starts) in splits.items():
-    write_bin(os.path.join(args.out_dir, f'{split}.bin'), np.concatenate(ids), vocab_size)
-    write_atomic(os.path.join(args.out_dir, f'{split}.mask.bin'), np.concatenate(mask).tobytes())
-    write_atomic(os.path.join(args.out_dir, f'{split}.idx.bin'), np.asarray(starts, dtype=np.uint64).tobytes())
-if args.tokenizer != 'gpt2':
-    shutil.copyfile(args.tokenizer, os.path.join(args.out_dir, TRAINED_FILE + '.tmp'))
-    os.replace(os.path.join(args.out_dir, TRAINED_FILE + '.tmp'), os.path.join(args.out_dir, TRAINED_FILE))
+# written into a work folder and renamed into place only when all of it is whole, summary.json last: a kill or a
+# full disk before that leaves the dataset there was (or none), and the same command can simply run again
+work = os.path.join(args.out_dir, WORK)
+shutil.rmtree(work, ignore_errors=True)  # a killed run's: the lock says no other prepare is live
 conversations = {s: len(v[2]) - 1 for s, v in splits.items()}
 trained = {s: int(sum(m.sum(dtype=np.int64) for m in v[1])) for s, v in splits.items()}
-write_summary(args.out_dir, 'gpt2' if args.tokenizer == 'gpt2' else 'trained', vocab_size,
-              documents=sum(conversations.values()), characters=count.pop('characters'), kind=KIND,
-              conversations=conversations, trained_tokens=trained, block_size=args.block_size,
-              sources=[os.path.basename(p) for p in args.paths],
-              **count, **tok_info)
+try:
+    os.makedirs(work)
+    for split, (ids, mask, starts) in splits.items():
+        write_bin(os.path.join(work, f'{split}.bin'), np.concatenate(ids), vocab_size)
+        write_atomic(os.path.join(work, f'{split}.mask.bin'), np.concatenate(mask).tobytes())
+        write_atomic(os.path.join(work, f'{split}.idx.bin'), np.asarray(starts, dtype=np.uint64).tobytes())
+    if args.tokenizer != 'gpt2':
+        with open(args.tokenizer, 'rb') as f:
+            write_atomic(os.path.join(work, TRAINED_FILE), f.read())
+    write_summary(work, 'gpt2' if args.tokenizer == 'gpt2' else 'trained', vocab_size,
+                  documents=sum(conversations.values()), characters=count.pop('characters'), kind=KIND,
+                  conversations=conversations, trained_tokens=trained, block_size=args.block_size,
+                  sources=[os.path.basename(p) for p in args.paths], shown=args.out_dir,
+                  **count, **tok_info)
+except OSError as e:
+    shutil.rmtree(work, ignore_errors=True)
+    disk_full(e, args.out_dir)
+for name in os.listdir(work):
+    if name != SUMMARY:
+        os.replace(os.path.join(work, name), os.path.join(args.out_dir, name))
+# another dataset's files that would be read with these ids: a character-level meta.pkl, a tokenizer.json
+remove_files(args.out_dir, [META] + ([TRAINED_FILE] if args.tokenizer == 'gpt2' else []))
+os.replace(os.path.join(work, SUMMARY), os.path.join(args.out_dir, SUMMARY))
+os.rmdir(work)
+fsync_dir(args.out_dir)
 print(f"{conversations['train']:,} train and {conversations['val']:,} val conversations ({count['turns']:,} turns); "
       f"{count['cut']} cut at a turn boundary and {count['skipped_too_long']} skipped for --block_size={args.block_size}, "
       f"{count['skipped_malformed']} malformed skipped")

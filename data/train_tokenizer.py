@@ -19,8 +19,11 @@ Documents held out (blake2b of the text below --heldout: prepare_local.py's spli
 measure tokens per character and per byte, against GPT-2 BPE and characters.
 """
 import argparse
+import atexit
+import glob
 import hashlib
 import json
+import math
 import os
 import resource
 import time
@@ -29,7 +32,8 @@ from nanogpt.atomicfile import write_atomic
 from nanogpt.corpus import MAX_DOCUMENT_BYTES, corpus_files, files_fingerprint, local_documents
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.localdata import LOCAL_DATA_ENV, local_copy
-from nanogpt.prepare import is_val
+from nanogpt.lock import hold
+from nanogpt.prepare import disk_full, is_val
 from nanogpt.tokenizer import GPT2_BPE_FILE, RESERVED_TOKENS, TRAINED_FILE, TrainedTokenizer, gpt2_encoding
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
@@ -54,10 +58,20 @@ if args.vocab_size < 256 + len(RESERVED_TOKENS) + 1:
          f"tokens take {256 + len(RESERVED_TOKENS)} ids; use e.g. 32000")
 if not (0 < args.sample <= 1 and 0 <= args.heldout < 1):
     fail(f"--sample must be in (0, 1] and --heldout in [0, 1), not {args.sample} and {args.heldout}")
+if not (0 < args.max_chars < math.inf and 0 <= args.eval_chars < math.inf):  # nan fails both comparisons
+    fail(f"--max_chars must be a number of characters above 0 and --eval_chars 0 or more, not {args.max_chars:g} "
+         f"and {args.eval_chars:g}; e.g. --max_chars=100e6")
+if args.min_frequency < 0:
+    fail(f"--min_frequency must be 0 or more (how often a merge must be seen), not {args.min_frequency}")
+if not args.out_dir:
+    fail("--out_dir is empty; name the folder for tokenizer.json, e.g. --out_dir=tok/zh32k")
+hold(args.out_dir, 'train_tokenizer.py')  # one writer per folder: a second train_tokenizer is refused
 out_path = os.path.join(args.out_dir, TRAINED_FILE)
-if os.path.exists(out_path) and not args.overwrite:
+if os.path.exists(out_path) and not args.overwrite:  # written last: a killed run leaves none
     fail(f"{out_path} already exists; datasets prepared with it would no longer match a new one. "
          f"Choose another --out_dir, or pass --overwrite")
+for stale in glob.glob(f"{out_path}.tmp.*") + glob.glob(os.path.join(args.out_dir, 'tokenizer_report.json.tmp.*')):
+    os.remove(stale)  # a killed run's temporary files: the lock says no other run is live
 files = corpus_files(args.paths)
 skipped = []
 heldout = []  # (text) of held-out documents, up to eval_chars characters
@@ -109,12 +123,18 @@ with tqdm(total=int(args.max_chars), unit='char', unit_scale=True, desc='reading
 train_s = time.time() - t0
 if fed['documents'] == 0:
     fail("no training text: every document was empty, held out or not sampled; check the inputs and --sample")
-os.makedirs(args.out_dir, exist_ok=True)
-write_atomic(out_path, tk.to_str(pretty=True).encode('utf-8'))
+# written beside its place and renamed there last, after the report: a run killed or out of space before
+# that leaves no tokenizer.json (nor a half of one), so the same command runs again without --overwrite
+new_path = f"{out_path}.tmp.{os.getpid()}"
+atexit.register(lambda: os.path.exists(new_path) and os.remove(new_path))  # gone however this run ends
+try:
+    write_atomic(new_path, tk.to_str(pretty=True).encode('utf-8'))
+except OSError as e:
+    disk_full(e, args.out_dir, f"no {TRAINED_FILE} was written there")
 peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 # what it gives: tokens per character and per byte on the held-out documents, and an exact round trip
-tok = TrainedTokenizer(out_path)
+tok = TrainedTokenizer(new_path)
 text = ''.join(heldout)
 n_chars, n_bytes = len(text), len(text.encode('utf-8'))
 measures = {}
@@ -142,8 +162,12 @@ report = {
                 'tokens': measures, 'tokens_per_char': {k: round(v / n_chars, 4) for k, v in measures.items()},
                 'tokens_per_byte': {k: round(v / n_bytes, 4) for k, v in measures.items()}} if heldout else None,
 }
-write_atomic(os.path.join(args.out_dir, 'tokenizer_report.json'),
-             (json.dumps(report, indent=1, ensure_ascii=False) + '\n').encode('utf-8'))
+try:
+    write_atomic(os.path.join(args.out_dir, 'tokenizer_report.json'),
+                 (json.dumps(report, indent=1, ensure_ascii=False) + '\n').encode('utf-8'))
+except OSError as e:
+    disk_full(e, args.out_dir, f"no {TRAINED_FILE} was written there")
+os.replace(new_path, out_path)
 
 print(f"saved {out_path}: vocabulary {tok.vocab_size:,} ({len(tok.special)} special tokens, <|endoftext|> = {tok.eot}), "
       f"sha256 {tok.sha256[:16]}...")

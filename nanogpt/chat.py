@@ -25,7 +25,7 @@ import os
 import numpy as np
 import torch
 
-from nanogpt.corpus import bounded_lines, too_large
+from nanogpt.corpus import bounded_lines, loads_line, too_large
 from nanogpt.errors import fail
 from nanogpt.tokenizer import CHAT_TOKENS
 
@@ -61,7 +61,7 @@ def parse_conversation(record):
     for i, t in enumerate(raw):
         if not isinstance(t, dict) or role_key not in t or text_key not in t:
             raise ValueError(f"turn {i + 1} lacks '{role_key}' or '{text_key}'")
-        role = names.get(t[role_key])
+        role = names.get(t[role_key]) if isinstance(t[role_key], str) else None
         if role is None:
             raise ValueError(f"turn {i + 1} has unknown role {t[role_key]!r} (known: {', '.join(names)})")
         text = t[text_key]
@@ -134,10 +134,11 @@ def read_records(path, max_bytes=MAX_CONVERSATION_BYTES):
         for n, line in bounded_lines(f, path, max_bytes, knob, 'conversation'):
             if not line.strip():
                 continue
+            line = line.decode('utf-8')  # not UTF-8: the file cannot be read (prepare_chat.py says so)
             try:
-                yield n, json.loads(line.decode('utf-8')), None
-            except json.JSONDecodeError as e:
-                yield n, None, f"it is not JSON ({e.msg})"
+                yield n, loads_line(line), None
+            except ValueError as e:  # not JSON, too deep, a lone surrogate: the line is malformed
+                yield n, None, str(e)
 
 
 # -----------------------------------------------------------------------------

@@ -111,6 +111,13 @@ def load_checkpoint(out_dir, map_location='cpu', missing_hint=''):
     missing = [k for k in ('model', 'model_args') if k not in checkpoint] if isinstance(checkpoint, dict) else ['all']
     if missing:
         fail(f"{path} lacks {', '.join(missing)}; it is not a checkpoint of this project or nanoGPT")
+    config = checkpoint.get('config', {})  # what sample.py, chat.py and eval.py read from it: by type
+    odd = (f"its config is a {type(config).__name__}, not a dict" if not isinstance(config, dict) else
+           next((f"its config's {k} is {config[k]!r:.40}, not a string" for k in ('dataset', 'tokenizer_sha256')
+                 if config.get(k) is not None and not isinstance(config[k], str)), None))
+    if odd:
+        fail(f"{path} was not loaded: {odd}; it is not a checkpoint of this project or nanoGPT. "
+             f"Use one from a source you trust")
     state = checkpoint['model']
     for k in list(state):
         if k.startswith(COMPILE_PREFIX):

@@ -30,7 +30,10 @@ import io
 import itertools
 import json
 import os
+import re
+import sys
 import tarfile
+import zlib
 
 from nanogpt.errors import fail
 
@@ -94,6 +97,29 @@ def bounded_lines(stream, name, limit, knob='--max_document_bytes', what='docume
         yield n, line
 
 
+_SURROGATE = re.compile('[\ud800-\udfff]')
+
+
+def loads_line(line):
+    """The JSON value of one line (a str), or ValueError saying in a few words what is wrong with it: not JSON,
+    nested deeper than Python's parser goes, an integer past Python's 4,300 digits, or a lone UTF-16 surrogate
+    (an escape such as \\ud800 without its pair), which is no character and cannot be encoded as UTF-8."""
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"it is not JSON ({e.msg})") from None
+    except RecursionError:
+        raise ValueError("it nests arrays or objects deeper than Python's JSON parser goes") from None
+    except ValueError:  # int('9' * 5000): past sys.get_int_max_str_digits()
+        raise ValueError(f"it holds a number of more than {sys.get_int_max_str_digits():,} digits, which "
+                         f"Python does not read") from None
+    # a surrogate can only come from a \\u escape (the line itself is UTF-8): look further only then
+    if ('\\ud' in line or '\\uD' in line) and _SURROGATE.search(json.dumps(value, ensure_ascii=False)):
+        raise ValueError("it holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair), "
+                         "which is no character")
+    return value
+
+
 def drop_empty(text):
     """The text without its empty and whitespace-only lines."""
     return ''.join(line for line in text.splitlines(keepends=True) if line.strip())
@@ -154,8 +180,36 @@ def _stream(kind, f):
         return gzip.GzipFile(fileobj=f)
     if kind == '.jsonl.zst':
         import zstandard
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True))
+        # closefd=False: f stays open for _zst_whole's check at the end
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=False))
     return f
+
+
+def _zst_whole(f):
+    """Raise EOFError when the zstandard file f ends inside a frame (a truncated file), which zstandard's stream
+    reader takes for a normal end. Walks the frame and block headers by seeking: no decompressing."""
+    import zstandard
+    try:  # a file of its own: seeking is cheap (in a .tar.gz member it would decompress the archive again)
+        f.fileno()
+    except (OSError, AttributeError):
+        return
+    f.seek(0)
+    while head := f.read(18):  # a frame: magic, header, blocks (3-byte headers), checksum; or a skippable frame
+        start, magic = f.tell() - len(head), int.from_bytes(head[:4], 'little')
+        if magic & 0xFFFFFFF0 == 0x184D2A50:
+            end = start + 8 + int.from_bytes(head[4:8].ljust(4, b'\xff'), 'little')
+        elif magic == 0xFD2FB528:
+            end, last = start + (zstandard.frame_header_size(head) if len(head) > 4 else 18), 0
+            while not last:
+                f.seek(end)
+                block = int.from_bytes(f.read(3).ljust(3, b'\xff'), 'little')  # past the end: a bogus size
+                last, end = block & 1, end + 3 + (1 if (block >> 1) & 3 == 1 else block >> 3)
+            end += 4 * ((head[4] >> 2) & 1)  # the content checksum
+        else:
+            return  # not zstandard framing we know: leave it to the decompressor
+        if end > f.seek(0, os.SEEK_END):
+            raise EOFError("it ends inside a zstandard frame: the file is truncated")
+        f.seek(end)
 
 
 def _jsonl_docs(name, kind, f, paths, spec, skipped, limit):
@@ -168,9 +222,11 @@ def _jsonl_docs(name, kind, f, paths, spec, skipped, limit):
                 continue
             where = f"{name} line {n}"
             try:
-                obj = json.loads(decode_utf8(line, where))
-            except json.JSONDecodeError as e:
-                fail(f"{where} is not JSON ({e.msg}); {kind} files hold one JSON object per line")
+                obj = loads_line(decode_utf8(line, where))
+            except ValueError as e:
+                if kind == '.jsonl.zst':  # a line cut short by a truncated file: say that instead
+                    _zst_whole(f)
+                fail(f"{where}: {e}; {kind} files hold one JSON object per line: fix or remove that line")
             text = record_text(obj, paths) if isinstance(obj, dict) else None
             pos = where_read() if where_read else last + len(line)
             nbytes, last = pos - last, pos
@@ -178,7 +234,9 @@ def _jsonl_docs(name, kind, f, paths, spec, skipped, limit):
                 _bad(where, spec, skipped)
                 continue
             yield text, nbytes
-    except (OSError, EOFError) as e:  # gzip's BadGzipFile, a truncated stream
+        if kind == '.jsonl.zst':
+            _zst_whole(f)
+    except (OSError, EOFError, zlib.error) as e:  # gzip's BadGzipFile, a truncated or corrupt stream
         fail(f"{name} is not a readable {kind} file ({e})")
     except Exception as e:  # zstandard.ZstdError derives from Exception only
         if type(e).__name__ != 'ZstdError':
@@ -222,7 +280,7 @@ def _tar_docs(path, paths, spec, skipped, limit):
                 if m.isfile() and kind in STREAM_KINDS:
                     yield from _member_docs(f"{path}:{m.name}", kind, tar.extractfile(m), paths, spec, skipped,
                                             limit)
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         fail(f"{path} is not a readable tar archive ({e})")
 
 

@@ -79,6 +79,16 @@ def char_meta(chars):
             'dtype': token_dtype(len(chars)).name}
 
 
+CHAT_FILES = ('train.mask.bin', 'val.mask.bin', 'train.idx.bin', 'val.idx.bin')  # a chat dataset's (nanogpt/chat.py)
+
+
+def remove_files(data_dir, names):
+    """Remove those of data_dir's files named that exist: another dataset's, which would be misread with new ids."""
+    for name in names:
+        if os.path.exists(os.path.join(data_dir, name)):
+            os.remove(os.path.join(data_dir, name))
+
+
 def write_bin(path, ids, vocab_size):
     """Write token ids as a flat array of the smallest dtype that holds vocab_size ids."""
     arr = np.asarray(ids)
@@ -105,8 +115,9 @@ def file_stats(path, dtype):
     return n, h.hexdigest(), top
 
 
-def write_summary(data_dir, tokenizer, vocab_size, documents, characters, **extra):
-    """Measure train.bin/val.bin, save summary.json beside them, print it and return it."""
+def write_summary(data_dir, tokenizer, vocab_size, documents, characters, shown=None, **extra):
+    """Measure train.bin/val.bin, save summary.json beside them, print it (as the dataset shown, when the files
+    are written elsewhere first) and return it."""
     dtype = token_dtype(vocab_size)
     s = {'documents': documents, 'characters': characters}
     top = -1
@@ -115,7 +126,7 @@ def write_summary(data_dir, tokenizer, vocab_size, documents, characters, **extr
         s[f'{split}_tokens'], s[f'{split}_sha256'], top = n, sha, max(top, m)
     s.update(dtype=dtype.name, tokenizer=tokenizer, vocab_size=vocab_size, max_token_id=top, **extra)
     write_atomic(os.path.join(data_dir, SUMMARY), (json.dumps(s, indent=1, ensure_ascii=False) + '\n').encode())
-    print_summary(data_dir, s)
+    print_summary(shown or data_dir, s)
     return s
 
 
@@ -130,14 +141,52 @@ def print_summary(data_dir, s):
 
 
 def load_summary(data_dir):
+    """data_dir's summary.json as a dict, None when it has none; one that is not JSON, or whose fields are
+    missing or of the wrong type (a file from elsewhere), exits 2 before any script relies on it."""
     path = os.path.join(data_dir, SUMMARY)
     if not os.path.exists(path):
         return None
     try:
         with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        fail(f"{path} is not readable JSON ({e}); prepare the dataset again")
+            s = json.load(f)
+    except (OSError, ValueError, RecursionError) as e:
+        fail(f"{path} is not readable JSON ({type(e).__name__}: {str(e)[:100]}); prepare the dataset again")
+    problem = _summary_problem(s)
+    if problem:
+        fail(f"{path} is not a dataset's {SUMMARY}: {problem}; prepare the dataset again with the command that made it")
+    return s
+
+
+def _summary_problem(s):
+    """What is wrong with a loaded summary.json (None when nothing): the fields the scripts read, by type."""
+    if not isinstance(s, dict):
+        return f"it holds a JSON {type(s).__name__}, not an object"
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    text, number = (lambda v: isinstance(v, str), 'a string'), (whole, 'a whole number')
+    need = dict(train_tokens=number, val_tokens=number, max_token_id=number, tokenizer=text, train_sha256=text,
+                val_sha256=text, vocab_size=(lambda v: whole(v) and v > 0, 'a whole number above 0'))
+    if s.get('tokenizer') == 'trained':
+        need['tokenizer_sha256'] = text
+    may = dict(documents=(lambda v: v is None or whole(v), 'a whole number'), characters=(lambda v: v is None or whole(v),
+               'a whole number'), dtype=(lambda v: v in ('uint16', 'uint32'), 'uint16 or uint32'), kind=text)
+    for key, (ok, what) in {**need, **may}.items():
+        if key not in s:
+            if key in need:
+                return f"it has no '{key}'"
+        elif not ok(s[key]):
+            return f"its '{key}' is {json.dumps(s[key])[:40]}, not {what}"
+    if s['train_tokens'] < 0 or s['val_tokens'] < 0:
+        return "it counts fewer than 0 tokens"
+    return None
+
+
+def check_batch_ids(x, y, vocab_size, path):
+    """A batch's ids must exist in the model's vocabulary: a summary.json that understates the largest id let
+    check_dataset pass, and the embedding would fail mid-run with an IndexError (a CUDA assert on a GPU)."""
+    top = max(int(x.max()), int(y.max())) if x.numel() else -1
+    if top >= vocab_size:
+        fail(f"{path} holds token id {top:,} but the model's vocabulary has only {vocab_size:,} ids (its "
+             f"{SUMMARY} understates the largest id); prepare the dataset again with the command that made it")
 
 
 # -----------------------------------------------------------------------------

@@ -100,10 +100,11 @@ class MuonAdamW:
         self.adamw.load_state_dict(state['adamw'])
 
 
-def build_optimizer(model, optimizer, learning_rate, weight_decay, betas, device_type,
+def build_optimizer(model, optimizer, learning_rate, weight_decay, betas, device_type, dtype='float32',
                     muon_lr=0.02, muon_momentum=0.95):
     """AdamW over every parameter as the reference has it (optimizer='adamw'), or MuonAdamW. Muon's
-    Newton-Schulz iteration runs in bfloat16 on a GPU that has it (torch.optim.Muon), else in float32."""
+    Newton-Schulz iteration runs in bfloat16 where the run computes in it (torch.optim.Muon: a GPU, or a CPU
+    with native bf16, which the CPU recipes pick), else in float32 (MuonFloat32)."""
     if optimizer == 'adamw':
         return model.configure_optimizers(weight_decay, learning_rate, betas, device_type)
     if optimizer != 'muon':
@@ -111,7 +112,7 @@ def build_optimizer(model, optimizer, learning_rate, weight_decay, betas, device
     hidden = [p for n, p in model.named_parameters() if p.dim() == 2 and '.h.' in f'.{n}']
     ids = {id(p) for p in hidden}
     rest = [p for p in model.parameters() if id(p) not in ids]
-    bf16 = device_type == 'cuda' and torch.cuda.is_bf16_supported()
+    bf16 = dtype == 'bfloat16'
     muon_class = torch.optim.Muon if bf16 else MuonFloat32
     # Muon: no weight decay (its updates have a fixed size; decay at its lr would shrink the matrices)
     muon = muon_class([dict(params=hidden, lr_scale=muon_lr / learning_rate)], lr=muon_lr,

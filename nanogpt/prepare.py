@@ -27,7 +27,8 @@ import numpy as np
 
 from nanogpt.atomicfile import fsync_append, write_atomic
 from nanogpt.corpus import drop_empty
-from nanogpt.dataset import SUMMARY, char_meta, load_meta, load_summary, token_dtype, write_meta, write_summary
+from nanogpt.dataset import (CHAT_FILES, SUMMARY, char_meta, load_meta, load_summary, remove_files, token_dtype,
+                             write_meta, write_summary)
 from nanogpt.errors import fail
 from nanogpt.lock import hold
 from nanogpt.tokenizer import EOT_TOKEN, GPT2_EOT, GPT2_VOCAB, TRAINED_FILE, TrainedTokenizer, gpt2_encoding
@@ -303,13 +304,12 @@ def too_few_documents(s, split, n):
          f"{n:,}; give more documents (e.g. split a long text into one file per chapter) or a larger --val_fraction")
 
 
-def disk_full(e, out_dir):
-    """A write that failed for want of space (or quota, or a file size limit) is the user's to fix: one line.
-    Any other OSError is a bug or an input problem, and keeps its traceback."""
+def disk_full(e, out_dir, kept="the dataset there is as it was (its files are replaced only when whole)"):
+    """A write that failed for want of space (or quota, or a file size limit) is the user's to fix: one line,
+    saying what was kept. Any other OSError is a bug or an input problem, and keeps its traceback."""
     if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         raise e
-    fail(f"could not write to {out_dir} ({e.strerror}); the dataset there is as it was (its files are replaced only "
-         f"when whole). Free some space, then run the same command again")
+    fail(f"could not write to {out_dir} ({e.strerror}); {kept}. Free some space, then run the same command again")
 
 
 def _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, base, fingerprint, trained, **options):
@@ -321,6 +321,7 @@ def _finish(out_dir, state, state_path, partial, tokenizer, chars, vocab_size, b
         write_meta(out_dir, char_meta(chars))
     elif os.path.exists(os.path.join(out_dir, 'meta.pkl')):
         os.remove(os.path.join(out_dir, 'meta.pkl'))  # a character-level dataset's meta would make train.py misread these ids
+    remove_files(out_dir, CHAT_FILES)  # a chat dataset's masks would make train.py read these as conversations
     copy = os.path.join(out_dir, TRAINED_FILE)
     if trained is not None:
         if os.path.abspath(trained.path) != os.path.abspath(copy):
@@ -383,9 +384,7 @@ def prepare_hf(out_dir, load, source, num_proc=2, test_size=0.0005, seed=2357):
                 os.fsync(f.fileno())
     except OSError as e:
         disk_full(e, out_dir)
-    meta_path = os.path.join(out_dir, 'meta.pkl')
-    if os.path.exists(meta_path):
-        os.remove(meta_path)
+    remove_files(out_dir, ('meta.pkl',) + CHAT_FILES)  # another dataset's, which would misread these ids
     for s in tokenized:
         os.replace(os.path.join(work, f'{s}.bin.partial'), os.path.join(out_dir, f'{s}.bin'))
     shutil.rmtree(work)

@@ -21,11 +21,16 @@ class TextStream:
         self.pending = []  # tokens not printed yet
 
     def add(self, token):
+        print(self.take(token), end='', flush=True)
+
+    def take(self, token):
+        """The text that token completes: '' while it holds part of a character (serve.py streams this)."""
         self.pending.append(token)
         text = self.tok.decode(self.pending)
-        if not text.endswith('\ufffd'):
-            print(text, end='', flush=True)
-            self.pending = []
+        if text.endswith('\ufffd'):
+            return ''
+        self.pending = []
+        return text
 
     def close(self, **print_kwargs):
         """Print what is left (a cut character as U+FFFD) and end the line."""

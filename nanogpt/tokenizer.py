@@ -8,6 +8,7 @@ tiktoken's pattern and the <|endoftext|> special token make exactly tiktoken's "
 """
 
 import hashlib
+import json
 import os
 import sys
 from functools import lru_cache
@@ -155,10 +156,40 @@ class TrainedTokenizer:
         self.special = {t.content: i for i, t in self.tk.get_added_tokens_decoder().items() if t.special}
         self.eot = self.special.get(EOT_TOKEN)
         byte_of = _byte_of_char()
+        self._check_lossless(path, byte_of)
         self._bytes = [b''] * self.vocab_size
         for piece, i in self.tk.get_vocab(with_added_tokens=False).items():
             if piece not in self.special:
                 self._bytes[i] = bytes(byte_of[c] for c in piece)
+
+    def _check_lossless(self, path, byte_of):
+        """Refuse (one line) a tokenizer.json whose ids would not decode back to exactly the text: not byte-level
+        BPE (a WordLevel model, say), a normalizer (Lowercase), ids with gaps or two tokens on one id."""
+        spec = json.loads(self.tk.to_str())
+        types = lambda node: ({node.get('type')} | {t for v in node.values() for t in types(v)} if isinstance(node, dict)
+                              else {t for v in node for t in types(v)} if isinstance(node, list) else set())
+        fix = "train one with python data/train_tokenizer.py"
+        why = (f"its model is {spec['model'].get('type')}" if spec['model'].get('type') != 'BPE'
+               else "its pre-tokenizer is not ByteLevel" if 'ByteLevel' not in types(spec.get('pre_tokenizer'))
+               else "its decoder is not ByteLevel" if 'ByteLevel' not in types(spec.get('decoder')) else None)
+        if why is None:
+            odd = next((p for p in self.tk.get_vocab(with_added_tokens=False) if p not in self.special
+                        and any(c not in byte_of for c in p)), None)
+            why = odd and f"its token {odd[:20]!r} is not written in the byte-level alphabet"
+        if why:
+            fail(f"{path} is not a byte-level BPE tokenizer ({why}), so its ids do not decode to exactly the text "
+                 f"byte by byte; {fix}")
+        if spec.get('normalizer') is not None:
+            fail(f"{path} has a normalizer ({', '.join(sorted(types(spec['normalizer']) - {'Sequence'}))}), which "
+                 f"changes the text before encoding (lowercases it, say): decoding would not give the text back. "
+                 f"Set its \"normalizer\" to null, or {fix}")
+        ids = sorted(self.tk.get_vocab(with_added_tokens=True).values())
+        if ids != list(range(self.vocab_size)):
+            shared = next((a for a, b in zip(ids, ids[1:]) if a == b), None)
+            gap = next((i for i, a in enumerate(ids) if i != a), len(ids))
+            what = f"two tokens share id {shared}" if shared is not None else f"no token has id {gap}"
+            fail(f"{path} does not give its tokens the ids 0..{self.vocab_size - 1} once each ({what}), so an id "
+                 f"would not decode to one token; {fix}")
 
     def encode(self, s):
         return self.tk.encode(s, add_special_tokens=False).ids

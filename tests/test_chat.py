@@ -42,6 +42,9 @@ def prepare(args, capsys=None):
         code = 2
     finally:
         sys.argv = argv
+        from nanogpt import lock
+        for folder in list(lock._held):  # as the kernel does when the script's process ends
+            lock.release(folder)
     out = capsys.readouterr() if capsys else None
     return code, (out.out + out.err) if out else ''
 

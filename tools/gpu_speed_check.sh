@@ -13,6 +13,9 @@
 #   ideas   each training idea alone, GPT-2 124M: micro-batch 8/16/24/32, attention kernel flash/cudnn/
 #           mem_efficient, the lm_head + loss in chunks of 2048 / 8192 positions (never all B x T x 50304
 #           logits), compile mode max-autotune-no-cudagraphs
+#   modern  the faithful recipes against their modern twins (docs/modern.md), one after the other: seconds from
+#           the first evaluation to the first val <= 1.47 for shakespeare_char (eval every 100 iterations), and
+#           GPT-2 124M for STEPS steps (default 300): tokens per second and the loss at the end
 # Needs data/shakespeare_char prepared (recipe): carry it from a checkout where
 # `python data/shakespeare_char/prepare.py` ran. Everything is logged under OUT (default $OUT or ./gpu-speed).
 # Budget: train ~4 min, recipe ~3 min, sample ~3 min, ideas ~8 min on an H100 (mostly compilation).
@@ -23,6 +26,7 @@ SECTIONS=${*:-train recipe sample}
 OURS=$(cd "$(dirname "$0")/.." && pwd)
 LOGS=${OUT:-$OURS/gpu-speed}
 ITERS=${ITERS:-5000}
+STEPS=${STEPS:-300}
 mkdir -p "$LOGS"
 SUMMARY=$LOGS/summary.txt
 : > "$SUMMARY"
@@ -104,7 +108,27 @@ EOF
             ours_bench idea-chunked-loss-$c --loss_chunk=$c
         done
         ours_bench idea-compile-max-autotune --compile_mode=max-autotune-no-cudagraphs ;;
-    *) say "unknown section $section (train, recipe, sample, ideas)" ;;
+    modern)
+        for recipe in faithful modern; do
+            extra=(); [ $recipe = modern ] && extra=(config/train_shakespeare_char_modern.py)
+            (cd "$OURS" && python train.py config/train_shakespeare_char.py "${extra[@]}" --eval_interval=100 \
+                --out_dir="$LOGS/out-$recipe" --overwrite_checkpoint=True) > "$LOGS/modern-$recipe.log" 2>&1 \
+                || say "modern-$recipe: FAILED (see $LOGS/modern-$recipe.log)"
+            say "shakespeare_char $recipe: $(python - "$LOGS/out-$recipe/log.jsonl" <<'EOF'
+import json, sys
+evals = [r for r in map(json.loads, open(sys.argv[1])) if r['kind'] == 'eval']
+hit = next((r for r in evals if r['val_loss'] <= 1.47), None)
+best = min(evals, key=lambda r: r['val_loss'])
+print((f"val {hit['val_loss']:.4f} <= 1.47 at iter {hit['iter']}, {hit['time'] - evals[0]['time']:.1f} s" if hit
+       else "never reached val 1.47") + f"; best val {best['val_loss']:.4f} at iter {best['iter']}")
+EOF
+)"
+            # GPT-2 124M: STEPS steps on GPT-2 BPE shakespeare when prepared (a real loss), else random tokens
+            data=(); [ -f "$OURS/data/shakespeare/train.bin" ] && data=(--dataset=shakespeare)
+            ours_bench gpt2-$recipe --modern=$([ $recipe = modern ] && echo True || echo False) \
+                --rounds=$((STEPS / 10)) --iters_per_round=10 "${data[@]}"
+        done ;;
+    *) say "unknown section $section (train, recipe, sample, ideas, modern)" ;;
     esac
 done
 echo "summary in $SUMMARY"

@@ -1,0 +1,20 @@
+# The Chinese GPT-2's modern twin (docs/modern.md), on the same trained-tokenizer dataset:
+# torchrun --standalone --nproc_per_node=8 train.py config/train_chinese_gpt2.py config/train_chinese_gpt2_modern.py
+# Rotary positions, QK-norm, a ReLU^2 MLP, an untied zero-initialised head and softcapped logits, trained by
+# Muon (bfloat16 Newton-Schulz) for the blocks' matrices and AdamW for embeddings, head and gains, on half the
+# reference schedule's tokens. Muon needs whole matrices: DDP, not FSDP.
+out_dir = 'out-chinese-gpt2-modern'
+wandb_run_name = 'gpt2-124M-zh32k-modern'
+rope = True
+qk_norm = True
+relu2 = True
+untied_head = True
+zero_init = True
+logit_softcap = 15.0
+optimizer = 'muon'
+muon_lr = 0.02
+learning_rate = 3e-3
+min_lr = 3e-4
+warmup_iters = 200
+max_iters = 10000
+lr_decay_iters = 10000
