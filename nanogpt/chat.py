@@ -19,7 +19,6 @@ A chat dataset (data/prepare_chat.py) is a dataset folder whose summary.json say
 
 import gzip
 import itertools
-import json
 import os
 
 import numpy as np
@@ -114,6 +113,15 @@ def check_chat_tokenizer(tok, what):
 # -----------------------------------------------------------------------------
 # conversation files: .jsonl, .jsonl.gz, .parquet
 
+def _chars(value):
+    """The characters of the strings in a parquet row (at most its bytes as UTF-8)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        value = value.values()
+    return sum(map(_chars, value)) if isinstance(value, (list, type({}.values()))) else 0
+
+
 def read_records(path, max_bytes=MAX_CONVERSATION_BYTES):
     """Yield (line or row number, record, None) of a conversation file, or (number, None, what is wrong)
     for a line that is not JSON. A line (a parquet row) over max_bytes is refused while it is read, never
@@ -125,7 +133,7 @@ def read_records(path, max_bytes=MAX_CONVERSATION_BYTES):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
             for rec in batch.to_pylist():
                 n += 1
-                if len(json.dumps(rec, ensure_ascii=False, default=str)) > max_bytes:  # characters: fewer than bytes
+                if _chars(rec) > max_bytes:  # (read already, as a batch of 64 rows: the check keeps what follows bounded)
                     too_large(f"{path} row {n}", max_bytes, knob, 'conversation')
                 yield n, rec, None
         return

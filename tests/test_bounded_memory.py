@@ -63,3 +63,22 @@ def test_tinystories_refuses_a_file_without_line_breaks(tmp_path):
     path = sparse_txt(tmp_path / 'TinyStories-train.txt', 1536)
     r = capped_run(['data/tinystories/prepare.py', path, f'--out_dir={tmp_path / "out"}'])
     one_error_line(r, path, 'line 1', '134,217,728 bytes', '--max_document_bytes')
+
+
+def test_parquet_rows_past_the_limit_are_refused(tmp_path, capsys):
+    """parquet is read 64 rows at a time; a row whose text passes the limit stops the read with its row number."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from harness import bad_input
+    from nanogpt.chat import read_records
+    from nanogpt.corpus import local_documents
+    rows = [{'text': 'short', 'messages': [{'role': 'user', 'content': 'hi'}]},
+            {'text': 'x' * 100, 'messages': [{'role': 'user', 'content': 'y' * 100}]}]
+    path = str(tmp_path / 'r.parquet')
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    for read, knob in ((lambda: list(local_documents([path], max_bytes=50)), '--max_document_bytes'),
+                       (lambda: list(read_records(path, max_bytes=50)), '--max_conversation_bytes')):
+        with bad_input():
+            read()
+        err = capsys.readouterr().err
+        assert f"error: {path} row 2 is over 50 bytes" in err and f"{knob}=N" in err, err
