@@ -38,7 +38,8 @@ def count_corpus():
     toks = {n: None if n == 'char' else GPT2Tokenizer() if n == 'gpt2' else TrainedTokenizer(n) for n in names}
     docs = chars = nbytes = 0
     counts = dict.fromkeys(names, 0)
-    for i, (text, _) in enumerate(local_documents(corpus_files(args.dirs), args.key, max_bytes=args.max_document_bytes)):
+    documents = local_documents(corpus_files(args.dirs), args.key, max_bytes=args.max_document_bytes)
+    for i, (text, _) in enumerate(documents):
         if args.heldout is not None and not is_val(text, i, ('hash', args.heldout)):
             continue
         docs, chars, nbytes = docs + 1, chars + len(text), nbytes + len(text.encode('utf-8'))

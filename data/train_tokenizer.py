@@ -48,7 +48,8 @@ p.add_argument('--sample', type=float, default=1.0, help='share of documents tra
 p.add_argument('--heldout', type=float, default=0.01, help='share of documents never trained on, for the measures')
 p.add_argument('--eval_chars', type=float, default=1e6, help='characters of held-out text to measure on')
 p.add_argument('--key', default='text', help='where the text of a record is (see data/prepare_local.py)')
-p.add_argument('--max_document_bytes', type=int, default=MAX_DOCUMENT_BYTES, help='the largest document (bounds memory)')
+p.add_argument('--max_document_bytes', type=int, default=MAX_DOCUMENT_BYTES,
+               help='the largest document (bounds memory)')
 p.add_argument('--skip_bad', action='store_true', help='leave out (and count) records without the --key field')
 p.add_argument('--overwrite', action='store_true', help='replace a tokenizer.json already in --out_dir')
 args = p.parse_args()

@@ -118,8 +118,8 @@ def _chars(value):
     if isinstance(value, str):
         return len(value)
     if isinstance(value, dict):
-        value = value.values()
-    return sum(map(_chars, value)) if isinstance(value, (list, type({}.values()))) else 0
+        return sum(map(_chars, value.values()))
+    return sum(map(_chars, value)) if isinstance(value, list) else 0
 
 
 def read_records(path, max_bytes=MAX_CONVERSATION_BYTES):
@@ -133,7 +133,7 @@ def read_records(path, max_bytes=MAX_CONVERSATION_BYTES):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
             for rec in batch.to_pylist():
                 n += 1
-                if _chars(rec) > max_bytes:  # (read already, as a batch of 64 rows: the check keeps what follows bounded)
+                if _chars(rec) > max_bytes:  # read already (one of 64 rows), but never rendered or tokenized
                     too_large(f"{path} row {n}", max_bytes, knob, 'conversation')
                 yield n, rec, None
         return

@@ -245,7 +245,7 @@ def _jsonl_docs(name, kind, f, paths, spec, skipped, limit):
 
 
 def _parquet_docs(path, paths, spec, skipped, limit):
-    """Each row's text, reading one row group (and only the columns named) at a time."""
+    """Each row's text, reading 64 rows (and only the columns named) at a time."""
     import pyarrow.parquet as pq
     try:
         pf = pq.ParquetFile(path)
