@@ -11,12 +11,19 @@ encodes, and decoding gives back exactly the text (no normalizer, no prefix spac
 <|endoftext|> (the document separator), <|system|>, <|user|>, <|assistant|>, <|end|> (chat) and 11 spares.
 
 Memory: the trainer keeps a count of every distinct pre-token (for Chinese, a run of characters between
-punctuation), which grows with the text it sees. So it sees at most --max_chars characters: the documents
+punctuation), which grows with the text it sees: up to about 230 bytes per character of Chinese text whose
+clauses are all distinct (measured: 2.4 GB at 10 M characters), far less for text that repeats its words. So it
+sees at most --max_chars characters (default 20 M: at most about 5 GB): the documents
 are streamed in order, those with a hash below --sample kept, until the budget is spent. For a corpus much
 larger than the budget, set --sample to about budget / corpus size so the sample spreads over all files.
 Documents held out (blake2b of the text below --heldout: prepare_local.py's split rule, so with the same
 --val_fraction the tokenizer never sees the val documents) are never trained on; up to --eval_chars of them
-measure tokens per character and per byte, against GPT-2 BPE and characters.
+measure tokens per character and per byte, against GPT-2 BPE and characters (encoded by the saved file).
+
+The saved file converts to a tiktoken encoding (2-3x faster; nanogpt/tokenizer.py tiktoken_of). The held-out
+documents are encoded with both, and tokenizer_report.json records whether every id was equal ('tiktoken_check'):
+TrainedTokenizer and prepare_local.py use the conversion only where such a check passed. tokenizer.json itself
+stays as tokenizers wrote it.
 """
 import argparse
 import atexit
@@ -34,7 +41,7 @@ from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.localdata import LOCAL_DATA_ENV, local_copy
 from nanogpt.lock import hold
 from nanogpt.prepare import disk_full, is_val
-from nanogpt.tokenizer import GPT2_BPE_FILE, RESERVED_TOKENS, TRAINED_FILE, TrainedTokenizer, gpt2_encoding
+from nanogpt.tokenizer import GPT2_BPE_FILE, REPORT_FILE, RESERVED_TOKENS, TRAINED_FILE, TrainedTokenizer, gpt2_encoding
 
 exit_on_bad_input()  # a BadInput ends the script as one `error:` line and exit 2
 
@@ -43,7 +50,8 @@ p.add_argument('paths', nargs='+', help='files or folders of .txt, .jsonl(.gz/.z
 p.add_argument('--out_dir', required=True, help='folder for tokenizer.json and tokenizer_report.json')
 p.add_argument('--vocab_size', type=int, default=32000, help='ids in all, the 16 special tokens and 256 bytes included')
 p.add_argument('--min_frequency', type=int, default=2, help='a merge must be seen at least this often')
-p.add_argument('--max_chars', type=float, default=100e6, help='characters of training text at most (bounds memory)')
+p.add_argument('--max_chars', type=float, default=20e6,
+               help='characters of training text at most (bounds memory: about 230 bytes each at worst)')
 p.add_argument('--sample', type=float, default=1.0, help='share of documents trained on (by a hash of the text)')
 p.add_argument('--heldout', type=float, default=0.01, help='share of documents never trained on, for the measures')
 p.add_argument('--eval_chars', type=float, default=1e6, help='characters of held-out text to measure on')
@@ -139,8 +147,15 @@ tok = TrainedTokenizer(new_path)
 text = ''.join(heldout)
 n_chars, n_bytes = len(text), len(text.encode('utf-8'))
 measures = {}
+check = {'equal': None, 'why': tok.tiktoken_why or 'no held-out documents'}
 if heldout:
-    ids = tok.encode_ordinary_batch(heldout)
+    ids = tok.encode_ordinary_batch(heldout, reference=True)
+    if tok.tiktoken is not None:  # the tiktoken conversion against tokenizers, on every held-out document
+        differ = [i for i, x in enumerate(tok.tiktoken.encode_ordinary_batch(heldout)) if x != ids[i]]
+        check = {'equal': not differ, 'documents': len(heldout), 'characters': sum(map(len, heldout)),
+                 'differing_documents': len(differ)}
+        if differ:
+            check['first_difference'] = heldout[differ[0]][:80]
     n_trained = sum(len(x) for x in ids)
     bad = [t for t, x in zip(heldout, ids) if tok.decode(x) != t]
     if bad:
@@ -162,9 +177,10 @@ report = {
     'heldout': {'documents': len(heldout), 'characters': n_chars, 'bytes': n_bytes,
                 'tokens': measures, 'tokens_per_char': {k: round(v / n_chars, 4) for k, v in measures.items()},
                 'tokens_per_byte': {k: round(v / n_bytes, 4) for k, v in measures.items()}} if heldout else None,
+    'tiktoken_check': check,
 }
 try:
-    write_atomic(os.path.join(args.out_dir, 'tokenizer_report.json'),
+    write_atomic(os.path.join(args.out_dir, REPORT_FILE),
                  (json.dumps(report, indent=1, ensure_ascii=False) + '\n').encode('utf-8'))
 except OSError as e:
     disk_full(e, args.out_dir, f"no {TRAINED_FILE} was written there")
@@ -188,3 +204,13 @@ if heldout:
         print(f"  {names[k]:<24} {v:>10,} {v / n_chars:>9.3f} {v / n_bytes:>9.3f}")
 else:
     print("no held-out documents (--heldout=0 or too few documents): nothing measured")
+if check['equal']:
+    print(f"tiktoken conversion: the same ids as tokenizers on all {check['documents']:,} held-out documents; "
+          f"prepare_local.py will encode through it")
+elif check['equal'] is False:
+    print(f"tiktoken conversion: different ids on {check['differing_documents']:,} of {check['documents']:,} held-out "
+          f"documents (the first: {check['first_difference']!r}); tokenizers will be used")
+elif tok.tiktoken is None:
+    print(f"no tiktoken conversion ({check['why']}): tokenizers will be used")
+else:
+    print("tiktoken conversion: not checked (no held-out documents); prepare_local.py checks a sample of each shard")

@@ -3,7 +3,8 @@ Writing datasets: the two routes every data/<name>/prepare.py takes (the format 
 
 prepare_documents() is the fast route for any stream of documents (local files, TinyStories, poems):
 each document is tokenized on its own (GPT-2: encode_ordinary then EOT 50256; a trained tokenizer.json:
-its encode_ordinary then its <|endoftext|> id; characters: the text then '\n'), in fixed shards spread
+its encode_ordinary then its <|endoftext|> id, through its tiktoken conversion with every CHECK_EVERY-th
+document of a shard checked against tokenizers; characters: the text then '\n'), in fixed shards spread
 over worker processes. Shards are appended in order to partial files
 under <out_dir>/.prepare/, and a small state file records how far they got, so a run killed at any
 moment resumes where it stopped and writes byte-identical files. A document goes to val when a hash
@@ -29,12 +30,13 @@ from nanogpt.atomicfile import fsync_append, write_atomic
 from nanogpt.corpus import drop_empty
 from nanogpt.dataset import (CHAT_FILES, SUMMARY, char_meta, load_meta, load_summary, remove_files, token_dtype,
                              write_meta, write_summary)
-from nanogpt.errors import fail
+from nanogpt.errors import fail, warn
 from nanogpt.lock import hold
 from nanogpt.tokenizer import EOT_TOKEN, GPT2_EOT, GPT2_VOCAB, TRAINED_FILE, TrainedTokenizer, gpt2_encoding
 
 WORK = '.prepare'  # unfinished work of an interrupted prepare, inside out_dir
 SHARD_CHARS = 4_000_000  # characters of text per shard: the unit of work and of resuming
+CHECK_EVERY = 100  # a trained tokenizer through tiktoken: every 100th document of a shard checked against tokenizers
 
 
 # -----------------------------------------------------------------------------
@@ -54,6 +56,7 @@ def is_val(text, index, split):
 
 
 _W = {}  # per-process tokenizer state, set by _init_worker
+_LOADED = {}  # sha256: the TrainedTokenizer the main process loaded (forked workers inherit it instead of loading)
 
 
 def trained_tokenizer(tokenizer):
@@ -62,6 +65,8 @@ def trained_tokenizer(tokenizer):
     if tokenizer in ('gpt2', 'char'):
         return None
     tok = TrainedTokenizer(tokenizer)
+    _LOADED.clear()
+    _LOADED[tok.sha256] = tok
     if tok.eot is None:
         fail(f"{tokenizer} has no special token {EOT_TOKEN}, which separates documents; train one with "
              f"python data/train_tokenizer.py (it reserves it)")
@@ -71,8 +76,11 @@ def trained_tokenizer(tokenizer):
 def _init_worker(tokenizer, chars, sha256=None):
     _W.clear()
     if sha256 is not None:  # a trained tokenizer.json, the same file the main process checked
-        tok = TrainedTokenizer(tokenizer, sha256)
-        _W['enc'] = lambda t: np.asarray(tok.encode_ordinary(t), dtype=np.int64)
+        tok = _LOADED.get(sha256) or TrainedTokenizer(tokenizer, sha256)
+        _W['enc'] = lambda t: np.asarray(tok.encode_ordinary_reference(t), dtype=np.int64)
+        if tok.tiktoken is not None:  # the converted file; _encode_shard checks it before use
+            fast = tok.tiktoken
+            _W['fast'] = lambda t: fast.encode_to_numpy(t, allowed_special=set(), disallowed_special=())
         _W['eot'] = tok.eot
         _W['dtype'] = token_dtype(tok.vocab_size)
         return
@@ -88,14 +96,28 @@ def _init_worker(tokenizer, chars, sha256=None):
     _W['dtype'] = token_dtype(GPT2_VOCAB if tokenizer == 'gpt2' else len(chars))
 
 
-def _encode_shard(docs, first_index, split):
-    """Token ids of a shard's documents: (train ids, val ids, characters)."""
+def _check_fast(docs, first_index):
+    """None if tiktoken gives tokenizers' ids on every CHECK_EVERY-th document of the shard (the first included),
+    else the one-line warning naming the first document where they differ."""
+    for i in range(0, len(docs), CHECK_EVERY):
+        fast, ref = _W['fast'](docs[i]), _W['enc'](docs[i])
+        if len(fast) != len(ref) or (fast != ref).any():
+            return (f"the tiktoken conversion of the tokenizer encodes document {first_index + i:,} "
+                    f"({docs[i][:40]!r}) differently from tokenizers; the rest of this run uses tokenizers (slower)")
+    return None
+
+
+def _encode_shard(docs, first_index, split, fast=False):
+    """Token ids of a shard's documents: (train ids, val ids, characters, warning or None). fast: through the
+    trained tokenizer's tiktoken conversion, after a sample of the shard gave tokenizers' ids with it."""
     out = ([], [])
     chars = 0
+    warning = _check_fast(docs, first_index) if fast and 'fast' in _W else None
+    enc = _W['fast'] if fast and 'fast' in _W and warning is None else _W.get('enc')
     for i, text in enumerate(docs):
         chars += len(text)
-        if 'enc' in _W:
-            ids = np.append(_W['enc'](text), _W['eot'])
+        if enc is not None:
+            ids = np.append(enc(text), _W['eot'])
         else:
             cps = np.frombuffer((text + '\n').encode('utf-32-le'), dtype=np.uint32)
             ids = _W['lut'][cps] if cps.max() < len(_W['lut']) else np.array([-1])
@@ -103,7 +125,7 @@ def _encode_shard(docs, first_index, split):
                 raise ValueError(f"document {first_index + i} has characters missing from the vocabulary")
         out[is_val(text, first_index + i, split)].append(np.asarray(ids, dtype=_W['dtype']))
     join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, _W['dtype'])
-    return join(out[0]), join(out[1]), chars
+    return join(out[0]), join(out[1]), chars, warning
 
 
 def _shards(documents, drop_empty_lines, shard_chars):
@@ -175,11 +197,17 @@ def _open_work(out_dir, key, append):
     return state, state_path, partial
 
 
-def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, bar):
+def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, bar, fast):
     """Tokenize the shards not done yet, on num_proc processes, appending each in order to the partial
-    files and recording it in the state file."""
+    files and recording it in the state file. fast: through tiktoken, each shard's sample checked, until a
+    shard's check fails; shards then handed out use tokenizers (those in flight do their own checks)."""
+    use_fast = [fast]
+
     def commit(result, ndocs, nbytes):
-        train_ids, val_ids, nchars = result
+        train_ids, val_ids, nchars, warning = result
+        if warning and use_fast[0]:
+            warn(warning)
+            use_fast[0] = False
         fsync_append(partial['train'], train_ids.tobytes())
         fsync_append(partial['val'], val_ids.tobytes())
         state.update(shards=state['shards'] + 1, documents=state['documents'] + ndocs,
@@ -192,19 +220,20 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
     if num_proc <= 1:
         _init_worker(*init)
         for docs, first, nbytes in todo:
-            commit(_encode_shard(docs, first, split), len(docs), nbytes)
-        return
+            commit(_encode_shard(docs, first, split, use_fast[0]), len(docs), nbytes)
+        return use_fast[0]
     import multiprocessing
     with multiprocessing.get_context('fork').Pool(num_proc, _init_worker, init) as pool:
         pending = deque()  # in order, at most 2 per worker, so memory stays bounded
         for docs, first, nbytes in todo:
-            pending.append((pool.apply_async(_encode_shard, (docs, first, split)), len(docs), nbytes))
+            pending.append((pool.apply_async(_encode_shard, (docs, first, split, use_fast[0])), len(docs), nbytes))
             if len(pending) >= 2 * num_proc:
                 r, n, b = pending.popleft()
                 commit(r.get(), n, b)
         while pending:
             r, n, b = pending.popleft()
             commit(r.get(), n, b)
+    return use_fast[0]
 
 
 def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.0005), drop_empty_lines=False,
@@ -217,6 +246,11 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
     from tqdm import tqdm
     trained = trained_tokenizer(tokenizer)
     kind = 'trained' if trained else tokenizer  # what summary.json says; a trained one is known by its sha256
+    fast = trained is not None and trained.tiktoken is not None and (trained.check or {}).get('equal') is not False
+    if trained is not None:
+        print(f"encoding through tiktoken (the tokenizer.json converted; every {CHECK_EVERY}th document of each "
+              "shard checked against tokenizers)" if fast else "encoding with Hugging Face tokenizers: " +
+              (trained.tiktoken_why or "the check in tokenizer_report.json found ids that differ from tiktoken's"))
     hold(out_dir, 'prepare')  # one writer per dataset folder (nanogpt/lock.py)
     base = load_summary(out_dir) if append else None
     if append:
@@ -251,7 +285,7 @@ def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.
         bar = tqdm(total=total_bytes, unit='B', unit_scale=True, desc=desc, initial=state['bytes'])
         shards = _shards(documents(), drop_empty_lines, shard_chars) if not state.get('finishing') else ()
         init = (tokenizer, chars, trained.sha256 if trained else None)
-        _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, bar)
+        fast = _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, bar, fast)
         bar.close()
     except OSError as e:
         disk_full(e, out_dir)

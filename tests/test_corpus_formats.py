@@ -46,7 +46,7 @@ def expected(tok, docs, fraction):
     out = {'train': [], 'val': []}
     for d in docs:
         h = int.from_bytes(hashlib.blake2b(d.encode(), digest_size=8).digest(), 'little')
-        out['val' if h < fraction * 2 ** 64 else 'train'] += tok.encode_ordinary(d) + [tok.eot]
+        out['val' if h < fraction * 2 ** 64 else 'train'] += tok.encode_ordinary_reference(d) + [tok.eot]
     return {k: np.array(v, dtype=np.uint16).tobytes() for k, v in out.items()}
 
 

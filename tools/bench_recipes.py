@@ -49,7 +49,9 @@ def cpu_flags():
     flags = open('/proc/cpuinfo').read() if os.path.exists('/proc/cpuinfo') else ''
     model = re.search(r'model name\s*:\s*(.*)', flags)
     bf16 = 'native bf16' if re.search(r'\b(avx512_bf16|amx_bf16)\b', flags) else 'no native bf16'
-    return f"{model.group(1) if model else '?'}, {os.cpu_count()} cores, {bf16}, load {os.getloadavg()[0]:.1f}"
+    threads = os.environ.get('OMP_NUM_THREADS', 'one per core')
+    return (f"{model.group(1) if model else '?'}, {os.cpu_count()} cores, {bf16}, OMP_NUM_THREADS {threads}, "
+            f"load {os.getloadavg()[0]:.1f}")
 
 
 def timed(cmd, cwd=ROOT, log=None):
