@@ -38,7 +38,7 @@ p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
 p.add_argument('sections', nargs='*', default=['pairs', 'ablation', 'chinese'])
 p.add_argument('--nanogpt', help='a checkout of karpathy/nanoGPT (pairs)')
 p.add_argument('--pairs', type=int, default=3, help='interleaved whole-process pairs')
-p.add_argument('--dtype', default='float32')
+p.add_argument('--dtype', default='float32', help="ours: float32, bfloat16, or 'config' (as the config picks it)")
 p.add_argument('--tmp', default=None, help='working folder (default: a new temporary one)')
 args = p.parse_args()
 tmp = args.tmp or tempfile.mkdtemp(prefix='bench_recipes_')
@@ -78,8 +78,9 @@ def val_loss(out_dir, dataset=None):
 
 
 def ours(out, *extra, base=MODERN):
+    dtype = [] if args.dtype == 'config' else [f'--dtype={args.dtype}']
     dt, log = timed([sys.executable, 'train.py', *base, f'--out_dir={out}', '--overwrite_checkpoint=True',
-                     f'--dtype={args.dtype}', *extra], log=out + '.log')
+                     *dtype, *extra], log=out + '.log')
     iters = [int(i) for i in re.findall(r'^iter (\d+):', log, re.M)]
     return dt, iters[-1] + 1 if iters else 0
 
