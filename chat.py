@@ -19,10 +19,11 @@ import torch
 from configurator import configure
 from nanogpt.advice import busy_cpu_notes
 from nanogpt.chat import Answerer, check_chat_tokenizer, render
-from nanogpt.checkpoint import build_model, load_checkpoint
+from nanogpt.checkpoint import build_model
 from nanogpt.dataset import data_dir_of, load_summary
 from nanogpt.device import default_dtype, setup
 from nanogpt.errors import exit_on_bad_input, fail, warn
+from nanogpt.parallel import load_latest
 from nanogpt.sampling import TextStream, check_sampling
 from nanogpt.tokenizer import CHAT_TOKENS, dataset_tokenizer
 
@@ -48,11 +49,11 @@ device_type, ctx = setup(device, dtype)
 for line in busy_cpu_notes(device_type, 'chat.py'):  # nanogpt/advice.py
     print(line, file=sys.stderr)
 
-checkpoint = load_checkpoint(out_dir)
+checkpoint = load_latest(out_dir)  # ckpt.pt, or an FSDP run's shards (ckpt.dcp) when newer
 model = build_model(checkpoint)
 config = checkpoint.get('config', {})
+source = checkpoint['path']
 del checkpoint
-source = f"{out_dir}/ckpt.pt"
 if not (dataset or config.get('dataset')):
     fail(f"{source} does not say which dataset it was trained on; pass it with --dataset=NAME (a folder in data/)")
 data_dir = data_dir_of(dataset, None) if dataset else data_dir_of(config['dataset'], source)  # its tokenizer

@@ -1,10 +1,13 @@
 """
 Evaluate a checkpoint (out_dir/ckpt.pt) or GPT-2 weights on the whole val split (or --split) of a prepared dataset:
-loss, perplexity and bits per byte, printed and appended to out_dir/log.jsonl (the run's record).
+loss, perplexity and bits per byte, printed and appended to out_dir/log.jsonl (the run's record). On a live run
+(train.py still writing out_dir) it evaluates the latest checkpoint read-only: no lock, nothing written there; the
+numbers are printed, and with --log_dir=DIR appended to DIR/log.jsonl.
 $ python eval.py --out_dir=out-shakespeare-char --device=cpu
 $ python eval.py --init_from=gpt2 --dataset=shakespeare --out_dir=out-gpt2
 $ python eval.py --out_dir=out-shakespeare-char --window_shift=128   # the context sample.py gives
 $ python eval.py --out_dir=out-chat --split=train   # a chat dataset: assistant-token loss, exact greedy answers
+$ python eval.py --out_dir=out-live --log_dir=evals-live   # a run still training: its numbers kept apart
 
 The rule. val.bin holds tokens t[0], ..., t[N-1]. Windows of block_size (B) inputs slide over it by
 window_shift (k) tokens, as sample.py's window does: the window at s feeds t[s : s+B] and predicts
@@ -33,11 +36,12 @@ from tqdm import tqdm
 from configurator import configure
 from nanogpt.advice import busy_cpu_notes
 from nanogpt.chat import ChatData, assistant_loss, greedy_answers
-from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
+from nanogpt.checkpoint import build_model, load_gpt2
 from nanogpt.dataset import bin_dtype, dataset_dir, load_summary
 from nanogpt.device import setup
 from nanogpt.errors import exit_on_bad_input, fail
-from nanogpt.lock import hold
+from nanogpt.lock import hold, holder
+from nanogpt.parallel import load_latest
 from nanogpt.runlog import append_row
 from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
 
@@ -54,6 +58,7 @@ window_shift = 0  # the window slides by this many tokens; 0 = block_size (non-o
 batch_size = 8  # windows per forward pass
 device = 'cuda' if torch.cuda.is_available() else 'cpu'
 dtype = 'float32'  # 'bfloat16' or 'float16' are faster on a GPU but move the loss in its third decimal
+log_dir = ''  # the folder whose log.jsonl gets the numbers; '' = out_dir's (the run's record)
 # -----------------------------------------------------------------------------
 configure(globals())
 # -----------------------------------------------------------------------------
@@ -61,14 +66,18 @@ configure(globals())
 device_type, ctx = setup(device, dtype, tf32=dtype != 'float32')  # float32 means float32 matmuls
 for line in busy_cpu_notes(device_type, 'eval.py'):  # nanogpt/advice.py
     print(line, file=sys.stderr)
-log_dir = (os.path.dirname(out_dir) or '.') if out_dir.endswith('.pt') else out_dir  # a kept ckpt-ITER.pt
-hold(log_dir, 'eval.py')  # the log it appends to has one writer at a time (a live train.py refuses us)
+run_dir = (os.path.dirname(out_dir) or '.') if out_dir.endswith('.pt') else out_dir  # a kept ckpt-ITER.pt
+live = None if log_dir else holder(run_dir)  # a live train.py there: read its checkpoint, write nothing there
+if not live:
+    log_dir = log_dir or run_dir
+    hold(log_dir, 'eval.py')  # the log it appends to has one writer at a time
 
 # model
 config, iter_num, tokens, tokenizer_sha256 = None, None, None, None
 if init_from == 'resume':
-    checkpoint = load_checkpoint(out_dir)
+    checkpoint = load_latest(out_dir)  # ckpt.pt, or an FSDP run's shards (ckpt.dcp) when newer
     model = build_model(checkpoint)
+    ckpt_path = checkpoint['path']
     config = checkpoint.get('config', {})
     dataset_given = bool(dataset)
     dataset = dataset or config.get('dataset', '')
@@ -79,6 +88,7 @@ if init_from == 'resume':
     checkpoint = None
 else:
     model = load_gpt2(init_from)
+    ckpt_path = init_from
     config = {'init_from': init_from}
     dataset_given = True
 if not dataset:
@@ -100,7 +110,7 @@ def evaluate_chat(data_dir):
     token-weighted), and how many answers greedy generation gets exactly right given the conversation
     before them. Prints the numbers and returns the log row."""
     chat_data = ChatData(data_dir, bin_dtype(data_dir), window)
-    tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
+    tok = dataset_tokenizer(data_dir, tokenizer_sha256, ckpt_path)
     with torch.no_grad(), ctx:
         loss, n_targets = assistant_loss(model, chat_data, split, batch_size)
         exact, n_answers = greedy_answers(model, tok, chat_data, split, max_answers or None)
@@ -121,7 +131,7 @@ def evaluate_tokens(data_dir):
     if n_tokens < 2:
         fail(f"{val_path} holds {n_tokens} tokens; at least 2 are needed to predict one")
     # the dataset's tokenizer: exits 2 when its tokenizer.json is missing or not the model's
-    tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt")
+    tok = dataset_tokenizer(data_dir, tokenizer_sha256, ckpt_path)
     byte_len = np.array([len(tok.token_bytes(i)) for i in range(tok.vocab_size)], dtype=np.int64)
     # the model must have been trained on this tokenization, or its ids mean other things
     vocab = model.config.vocab_size
@@ -177,10 +187,13 @@ def evaluate_tokens(data_dir):
             'dtype': dtype}
 
 
-data_dir = dataset_dir(dataset, splits=(split,), source=None if dataset_given else f"{out_dir}/ckpt.pt")
+data_dir = dataset_dir(dataset, splits=(split,), source=None if dataset_given else ckpt_path)
 if (load_summary(data_dir) or {}).get('kind') == 'chat':
     row = evaluate_chat(data_dir)
 else:
     row = evaluate_tokens(data_dir)
-path = append_row(log_dir, row, config)
-print(f"appended to {path}")
+if live:
+    print(f"{run_dir} is in use by a live run (pid {live}): its latest checkpoint was evaluated read-only and its "
+          f"log left alone; pass --log_dir=DIR to keep these numbers in DIR/log.jsonl")
+else:
+    print(f"appended to {append_row(log_dir, row, config)}")

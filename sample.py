@@ -11,10 +11,11 @@ import torch
 
 from configurator import configure
 from nanogpt.advice import busy_cpu_notes
-from nanogpt.checkpoint import build_model, load_checkpoint, load_gpt2
+from nanogpt.checkpoint import build_model, load_gpt2
 from nanogpt.dataset import data_dir_of
 from nanogpt.device import default_dtype, setup
 from nanogpt.errors import exit_on_bad_input, fail
+from nanogpt.parallel import load_latest
 from nanogpt.sampling import TextStream, check_sampling
 from nanogpt.tokenizer import GPT2_VOCAB, CharTokenizer, GPT2Tokenizer, dataset_tokenizer
 
@@ -53,17 +54,18 @@ torch.cuda.manual_seed(seed)
 
 # model
 if init_from == 'resume':
-    checkpoint = load_checkpoint(out_dir)
+    checkpoint = load_latest(out_dir)  # ckpt.pt, or an FSDP run's shards (ckpt.dcp) when newer
     model = build_model(checkpoint)
-    source = None if dataset else f"{out_dir}/ckpt.pt"  # a name read from a checkpoint must stay inside data/
+    ckpt_path = checkpoint['path']
+    source = None if dataset else ckpt_path  # a name read from a checkpoint must stay inside data/
     dataset = dataset or checkpoint.get('config', {}).get('dataset')
     tokenizer_sha256 = checkpoint.get('config', {}).get('tokenizer_sha256')  # set when trained on a tokenizer.json
     del checkpoint  # the optimizer state is not needed here
     data_dir = data_dir_of(dataset, source) if dataset else None
     if data_dir is None and tokenizer_sha256:
-        fail(f"{out_dir}/ckpt.pt was trained with a trained tokenizer but names no dataset; pass --dataset=NAME")
+        fail(f"{ckpt_path} was trained with a trained tokenizer but names no dataset; pass --dataset=NAME")
     # the dataset's tokenizer: exits 2 when its tokenizer.json is missing or not the one the model was trained with
-    tok = dataset_tokenizer(data_dir, tokenizer_sha256, f"{out_dir}/ckpt.pt") if data_dir else GPT2Tokenizer()
+    tok = dataset_tokenizer(data_dir, tokenizer_sha256, ckpt_path) if data_dir else GPT2Tokenizer()
     if isinstance(tok, CharTokenizer):
         print(f"Loading meta from {os.path.join(data_dir, 'meta.pkl')}...")
     elif isinstance(tok, GPT2Tokenizer) and model.config.vocab_size < GPT2_VOCAB:

@@ -135,8 +135,8 @@ if init_from == 'auto':
     start_from = 'resume' if has_checkpoint(out_dir) else 'scratch'
 if (start_from != 'resume' and not eval_only and has_checkpoint(out_dir)
         and not overwrite_checkpoint):
-    fail(f"{out_dir}/ckpt.pt already exists and init_from={start_from!r} would overwrite it; "
-         f"continue it with --init_from=resume (or auto), pick a new --out_dir, "
+    fail(f"{has_checkpoint(out_dir)} already exists and init_from={start_from!r} would overwrite "
+         f"it; continue it with --init_from=resume (or auto), pick a new --out_dir, "
          f"or pass --overwrite_checkpoint=True")
 
 # -----------------------------------------------------------------------------
@@ -288,7 +288,8 @@ else:  # gpt2*, a folder of GPT-2 weights (padded for a chat dataset's ids), ano
     model = init_weights(init_from,
                          dropout=dropout,
                          vocab_size=summary.get('max_token_id', -1) + 1,  # ids the data uses
-                         tokenizer_sha256=tokenizer_sha256)  # must match a run's checkpoint
+                         tokenizer_sha256=tokenizer_sha256,  # must match a run's checkpoint
+                         load=parallel.load_latest)  # a run's ckpt.pt, or its shards (FSDP)
     asked = [k for k, v in modern.items()
              if v not in (MODERN_DEFAULTS[k], getattr(model.config, k))]
     if asked:

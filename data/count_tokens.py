@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from nanogpt.corpus import MAX_DOCUMENT_BYTES
 from nanogpt.dataset import bin_dtype, file_stats, load_summary
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.usage import HelpFormatter
@@ -24,6 +25,7 @@ p.add_argument('--verify', action='store_true', help='recompute sha256 and the l
 p.add_argument('--corpus', action='store_true', help='count the tokens of corpus files instead of datasets')
 p.add_argument('--tokenizer', default='gpt2,char', help='with --corpus: gpt2, char and tokenizer.json paths, comma-separated')
 p.add_argument('--key', default='text', help='with --corpus: where the text of a record is (see prepare_local.py)')
+p.add_argument('--max_document_bytes', type=int, default=MAX_DOCUMENT_BYTES, help='with --corpus: the largest document')
 p.add_argument('--heldout', type=float, default=None,
                help='with --corpus: only the documents the hash split puts in a val of this share, e.g. 0.01 (default: all)')
 args = p.parse_args()
@@ -38,7 +40,8 @@ def count_corpus():
     toks = {n: None if n == 'char' else GPT2Tokenizer() if n == 'gpt2' else TrainedTokenizer(n) for n in names}
     docs = chars = nbytes = 0
     counts = dict.fromkeys(names, 0)
-    for i, (text, _) in enumerate(local_documents(corpus_files(args.dirs), args.key)):
+    documents = local_documents(corpus_files(args.dirs), args.key, max_bytes=args.max_document_bytes)
+    for i, (text, _) in enumerate(documents):
         if args.heldout is not None and not is_val(text, i, ('hash', args.heldout)):
             continue
         docs, chars, nbytes = docs + 1, chars + len(text), nbytes + len(text.encode('utf-8'))

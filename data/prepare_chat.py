@@ -22,7 +22,7 @@ import zlib
 import numpy as np
 
 from nanogpt.atomicfile import fsync_dir, write_atomic
-from nanogpt.chat import KIND, check_chat_tokenizer, parse_conversation, read_records, render
+from nanogpt.chat import KIND, MAX_CONVERSATION_BYTES, check_chat_tokenizer, parse_conversation, read_records, render
 from nanogpt.dataset import META, SUMMARY, remove_files, write_bin, write_summary
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.lock import hold
@@ -40,11 +40,15 @@ p.add_argument('--tokenizer', default='gpt2', help="'gpt2' or the path of a trai
 p.add_argument('--block_size', type=int, default=1024, help='the block_size you will train with')
 p.add_argument('--val_fraction', type=float, default=0.05, help='expected share of conversations held out for val')
 p.add_argument('--skip_malformed', action='store_true', help='skip and count malformed conversations instead of stopping')
+p.add_argument('--max_conversation_bytes', type=int, default=MAX_CONVERSATION_BYTES,
+               help='the largest conversation (a JSON line), refused while read: memory stays bounded for any file')
 p.add_argument('--overwrite', action='store_true', help='replace the dataset already in --out_dir')
 args = p.parse_args()
 
 if not 0 < args.val_fraction < 1:
     fail(f"--val_fraction must be between 0 and 1, not {args.val_fraction}")
+if args.max_conversation_bytes < 1:
+    fail(f"--max_conversation_bytes must be 1 or more, not {args.max_conversation_bytes}")
 if args.block_size < 4:
     fail(f"--block_size must be at least 4 tokens, not {args.block_size}")
 if not args.out_dir:
@@ -72,7 +76,7 @@ count = dict(cut=0, skipped_too_long=0, skipped_malformed=0, turns=0, characters
 for path in args.paths:
     where = 'row' if path.endswith('.parquet') else 'line'
     try:
-        for n, record, problem in read_records(path):
+        for n, record, problem in read_records(path, args.max_conversation_bytes):
             try:
                 if problem:
                     raise ValueError(problem)
@@ -82,7 +86,7 @@ for path in args.paths:
                     fail(f"{path} {where} {n}: {e}; fix it, or pass --skip_malformed to skip such conversations")
                 count['skipped_malformed'] += 1
                 continue
-            ids, mask, cuts = render(tok, turns)
+            ids, mask, cuts = render(tok, turns, limit)
             if len(ids) > limit:
                 fits = [c for c in cuts if c <= limit]
                 if not fits:
@@ -91,9 +95,9 @@ for path in args.paths:
                 ids, mask = ids[:fits[-1]], mask[:fits[-1]]
                 count['cut'] += 1
             split_ids, split_mask, starts = splits['val' if is_val(repr(turns), 0, ('hash', args.val_fraction)) else 'train']
-            split_ids += ids
-            split_mask += mask
-            starts.append(len(split_ids))
+            split_ids.append(np.asarray(ids, dtype=np.uint32))  # arrays, not lists of ints: 4 bytes a token
+            split_mask.append(np.asarray(mask, dtype=np.uint8))
+            starts.append(starts[-1] + len(ids))
             count['turns'] += len(turns)
             count['characters'] += sum(len(t) for _, t in turns)
     except (OSError, UnicodeDecodeError, EOFError, zlib.error) as e:  # a corrupt .gz, a file that is not UTF-8
@@ -112,12 +116,12 @@ for split, (ids, _, starts) in splits.items():
 work = os.path.join(args.out_dir, WORK)
 shutil.rmtree(work, ignore_errors=True)  # a killed run's: the lock says no other prepare is live
 conversations = {s: len(v[2]) - 1 for s, v in splits.items()}
-trained = {s: int(np.sum(v[1])) for s, v in splits.items()}
+trained = {s: int(sum(m.sum(dtype=np.int64) for m in v[1])) for s, v in splits.items()}
 try:
     os.makedirs(work)
     for split, (ids, mask, starts) in splits.items():
-        write_bin(os.path.join(work, f'{split}.bin'), ids, vocab_size)
-        write_atomic(os.path.join(work, f'{split}.mask.bin'), np.asarray(mask, dtype=np.uint8).tobytes())
+        write_bin(os.path.join(work, f'{split}.bin'), np.concatenate(ids), vocab_size)
+        write_atomic(os.path.join(work, f'{split}.mask.bin'), np.concatenate(mask).tobytes())
         write_atomic(os.path.join(work, f'{split}.idx.bin'), np.asarray(starts, dtype=np.uint64).tobytes())
     if args.tokenizer != 'gpt2':
         with open(args.tokenizer, 'rb') as f:

@@ -23,7 +23,7 @@ at once. Run the same command again after an interruption: it resumes, with byte
 import argparse
 import os
 
-from nanogpt.corpus import corpus_files, file_kind, files_fingerprint, local_documents
+from nanogpt.corpus import MAX_DOCUMENT_BYTES, corpus_files, file_kind, files_fingerprint, local_documents
 from nanogpt.dataset import load_summary
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.lock import hold
@@ -44,6 +44,8 @@ p.add_argument('--val_fraction', type=float, default=0.01, help='expected share 
 p.add_argument('--append', action='store_true', help='add these documents to the dataset already in --out_dir')
 p.add_argument('--overwrite', action='store_true', help='replace the dataset already in --out_dir')
 p.add_argument('--num_proc', type=int, default=os.cpu_count(), help='processes that read and tokenize at once: every core')
+p.add_argument('--max_document_bytes', type=int, default=MAX_DOCUMENT_BYTES,
+               help='the largest document (decompressed), refused while read: memory stays bounded for any input')
 p.add_argument('--shard_mb', type=float, default=4, help='millions of characters per unit of work and resuming')
 args = p.parse_args()
 
@@ -79,7 +81,7 @@ skipped = []
 
 def documents():
     skipped.clear()  # a character-level prepare reads the documents twice
-    return local_documents(files, args.key, skipped if args.skip_bad else None)
+    return local_documents(files, args.key, skipped if args.skip_bad else None, args.max_document_bytes)
 
 
 prepare_documents(args.out_dir, documents, tokenizer=args.tokenizer,

@@ -36,7 +36,7 @@ import resource
 import time
 
 from nanogpt.atomicfile import write_atomic
-from nanogpt.corpus import corpus_files, file_kind, files_fingerprint, local_documents
+from nanogpt.corpus import MAX_DOCUMENT_BYTES, corpus_files, file_kind, files_fingerprint, local_documents
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.localdata import LOCAL_DATA_ENV, local_copy
 from nanogpt.lock import hold
@@ -57,6 +57,8 @@ p.add_argument('--sample', type=float, default=1.0, help='share of documents tra
 p.add_argument('--heldout', type=float, default=0.01, help='share of documents never trained on, for the measures')
 p.add_argument('--eval_chars', type=float, default=1e6, help='characters of held-out text to measure on')
 p.add_argument('--key', default='text', help='where the text of a record is (see data/prepare_local.py)')
+p.add_argument('--max_document_bytes', type=int, default=MAX_DOCUMENT_BYTES,
+               help='the largest document (bounds memory)')
 p.add_argument('--skip_bad', action='store_true', help='leave out (and count) records without the --key field')
 p.add_argument('--overwrite', action='store_true', help='replace a tokenizer.json already in --out_dir')
 args = p.parse_args()
@@ -95,7 +97,8 @@ def sampled(text):
 def training_text(bar):
     """The training documents, streamed; collects the held-out ones on the way."""
     held_chars = 0
-    for i, (text, nbytes) in enumerate(local_documents(files, args.key, skipped if args.skip_bad else None)):
+    for i, (text, nbytes) in enumerate(local_documents(files, args.key, skipped if args.skip_bad else None,
+                                                       args.max_document_bytes)):
         bar.update(nbytes)  # the bar counts the corpus read, whatever of it is trained on
         if not text:
             continue

@@ -18,12 +18,13 @@ A chat dataset (data/prepare_chat.py) is a dataset folder whose summary.json say
 """
 
 import gzip
+import itertools
 import os
 
 import numpy as np
 import torch
 
-from nanogpt.corpus import loads_line
+from nanogpt.corpus import bounded_lines, loads_line, too_large
 from nanogpt.errors import fail
 from nanogpt.tokenizer import CHAT_TOKENS
 
@@ -36,6 +37,7 @@ LAYOUTS = {
                                         'user': 'user', 'assistant': 'assistant'}),
 }
 KIND = 'chat'
+MAX_CONVERSATION_BYTES = 8 * 2 ** 20  # the largest conversation (one JSON line) prepare_chat.py reads
 
 
 # -----------------------------------------------------------------------------
@@ -76,15 +78,21 @@ def parse_conversation(record):
     return turns
 
 
-def render(tok, turns):
+def render(tok, turns, limit=None):
     """(ids, mask, cuts) of a conversation: mask[i] = 1 when ids[i] is trained, cuts = the lengths at which
-    an assistant turn ends (where a conversation may be cut)."""
+    an assistant turn ends (where a conversation may be cut). With limit, the turns after the first that
+    ends past limit ids are not rendered (no cut there could be used), so memory follows limit."""
     ids, mask, cuts = [], [], []
     for role, text in turns:
+        if limit is not None and len(ids) > limit:
+            break
         body = tok.encode_ordinary(text)
         trained = int(role == 'assistant')
-        ids += [tok.special[ROLE_TOKEN[role]]] + body + [tok.special[END]]
-        mask += [0] + [trained] * (len(body) + 1)
+        ids.append(tok.special[ROLE_TOKEN[role]])  # appended in place: no copy of a long turn's ids
+        ids += body
+        ids.append(tok.special[END])
+        mask.append(0)
+        mask += itertools.repeat(trained, len(body) + 1)
         if trained:
             cuts.append(len(ids))
     return ids, mask, cuts
@@ -105,22 +113,36 @@ def check_chat_tokenizer(tok, what):
 # -----------------------------------------------------------------------------
 # conversation files: .jsonl, .jsonl.gz, .parquet
 
-def read_records(path):
+def _chars(value):
+    """The characters of the strings in a parquet row (at most its bytes as UTF-8)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(map(_chars, value.values()))
+    return sum(map(_chars, value)) if isinstance(value, list) else 0
+
+
+def read_records(path, max_bytes=MAX_CONVERSATION_BYTES):
     """Yield (line or row number, record, None) of a conversation file, or (number, None, what is wrong)
-    for a line that is not JSON."""
+    for a line that is not JSON. A line (a parquet row) over max_bytes is refused while it is read, never
+    held whole: memory stays bounded for any file (one without newlines, a gzip bomb)."""
+    knob = '--max_conversation_bytes'
     if path.endswith('.parquet'):
         import pyarrow.parquet as pq
         n = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
             for rec in batch.to_pylist():
                 n += 1
+                if _chars(rec) > max_bytes:  # read already (one of 64 rows), but never rendered or tokenized
+                    too_large(f"{path} row {n}", max_bytes, knob, 'conversation')
                 yield n, rec, None
         return
     opener = gzip.open if path.endswith('.gz') else open
-    with opener(path, 'rt', encoding='utf-8') as f:
-        for n, line in enumerate(f, 1):
+    with opener(path, 'rb') as f:
+        for n, line in bounded_lines(f, path, max_bytes, knob, 'conversation'):
             if not line.strip():
                 continue
+            line = line.decode('utf-8')  # not UTF-8: the file cannot be read (prepare_chat.py says so)
             try:
                 yield n, loads_line(line), None
             except ValueError as e:  # not JSON, too deep, a lone surrogate: the line is malformed

@@ -35,8 +35,10 @@ _NUMPY_ARRAY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), getattr(np, '_c
 
 
 def has_checkpoint(out_dir):
-    """out_dir holds ckpt.pt, or the sharded checkpoint of an FSDP run (ckpt.dcp, see nanogpt/parallel.py)."""
-    return os.path.exists(os.path.join(out_dir, CKPT_NAME)) or os.path.isdir(os.path.join(out_dir, 'ckpt.dcp'))
+    """The checkpoint out_dir holds, for messages: OUT/ckpt.pt, or OUT/ckpt.dcp, the sharded checkpoint of an FSDP
+    run (see nanogpt/parallel.py), or both; '' (false) when it holds none."""
+    return ' and '.join(os.path.join(out_dir, name) for name in (CKPT_NAME, 'ckpt.dcp')
+                        if os.path.exists(os.path.join(out_dir, name)))
 
 
 def prepare_out_dir(out_dir, what='train.py'):
@@ -171,13 +173,13 @@ def load_gpt2(init_from, dropout=0.0, vocab_size=0):
     return model
 
 
-def init_weights(init_from, dropout=0.0, vocab_size=0, tokenizer_sha256=None):
-    """The weights a new run starts from: another run's out_dir (a folder holding ckpt.pt: its model only,
-    the optimizer and iteration count are not taken), which must have been trained with the same tokenizer
-    (tokenizer_sha256, None for GPT-2 BPE), or GPT-2's (load_gpt2)."""
+def init_weights(init_from, dropout=0.0, vocab_size=0, tokenizer_sha256=None, load=load_checkpoint):
+    """The weights a new run starts from: another run's out_dir (a folder holding ckpt.pt, or read by load, e.g.
+    parallel.load_latest for a sharded one: its model only, the optimizer and iteration count are not taken),
+    which must have been trained with the same tokenizer (tokenizer_sha256, None for GPT-2 BPE), or GPT-2's."""
     if os.path.isdir(init_from) and has_checkpoint(init_from):
-        path = os.path.join(init_from, CKPT_NAME)
-        checkpoint = load_checkpoint(init_from)
+        checkpoint = load(init_from)
+        path = checkpoint.get('path', os.path.join(init_from, CKPT_NAME))
         theirs = checkpoint.get('config', {}).get('tokenizer_sha256')
         if theirs != tokenizer_sha256:
             name = lambda sha: f"trained tokenizer {sha[:12]}..." if sha else 'GPT-2 BPE (or characters)'

@@ -17,11 +17,17 @@ A record without the field (or with something other than text there) is an error
 
 local_documents() yields (text, bytes read) in a fixed order, which is what makes a prepare resumable and its
 output reproducible; bytes read are of the file as stored (compressed), for progress bars.
+
+Memory is bounded for any input: a document (a .txt file, a JSON line, a parquet row's text) over max_bytes
+(MAX_DOCUMENT_BYTES unless told) is refused while it is read, never held whole, so a file without newlines or a
+gzip/zstd bomb ends in one line naming the file, the line and the knob (--max_document_bytes) instead of
+exhausting memory.
 """
 
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -35,6 +41,7 @@ JSONL_KINDS = ('.jsonl', '.jsonl.gz', '.json.gz', '.jsonl.zst')
 STREAM_KINDS = ('.txt',) + JSONL_KINDS  # kinds read as one stream, so also inside a tar archive
 KINDS = STREAM_KINDS + ('.parquet', '.tar', '.tar.gz', '.tgz')
 KIND_NAMES = ', '.join(KINDS)
+MAX_DOCUMENT_BYTES = 128 * 2 ** 20  # the largest document read (decompressed); enwik8 as one .txt fits
 
 
 def file_kind(name):
@@ -71,6 +78,23 @@ def decode_utf8(data, where):
     except UnicodeDecodeError as e:
         fail(f"{where} is not UTF-8 (bad byte at offset {e.start}); convert it first, "
              f"e.g. iconv -f GB18030 -t UTF-8 in.txt > out.txt")
+
+
+def too_large(where, limit, knob='--max_document_bytes', what='document'):
+    fail(f"{where} is over {limit:,} bytes (decompressed), the most one {what} may have, so it was not read "
+         f"whole (a file without line breaks, or a compression bomb?); split it, or raise the limit with {knob}=N")
+
+
+def bounded_lines(stream, name, limit, knob='--max_document_bytes', what='document'):
+    """Yield (line number, line) of a byte stream, reading each line at most limit + 1 bytes at a time: a
+    line longer than limit bytes (its newline not counted) is refused before more of it is read."""
+    for n in itertools.count(1):
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b'\n'):
+            too_large(f"{name} line {n}", limit, knob, what)
+        yield n, line
 
 
 _SURROGATE = re.compile('[\ud800-\udfff]')
@@ -143,8 +167,10 @@ def _bad(where, spec, skipped):
 # -----------------------------------------------------------------------------
 # one reader per kind of file
 
-def _text_docs(name, f):
-    data = f.read()
+def _text_docs(name, f, limit):
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        too_large(name, limit)
     yield decode_utf8(data, name), len(data)
 
 
@@ -186,15 +212,15 @@ def _zst_whole(f):
         f.seek(end)
 
 
-def _jsonl_docs(name, kind, f, paths, spec, skipped):
+def _jsonl_docs(name, kind, f, paths, spec, skipped, limit):
     """Each JSON line's text; bytes read are counted in the stored (compressed) file."""
     where_read = f.tell if f.seekable() else None
     last = where_read() if where_read else 0
     try:
-        for i, line in enumerate(_stream(kind, f)):  # line by line: these files can be far larger than memory
+        for n, line in bounded_lines(_stream(kind, f), name, limit):  # these files can be far larger than memory
             if not line.strip():
                 continue
-            where = f"{name} line {i + 1}"
+            where = f"{name} line {n}"
             try:
                 obj = loads_line(decode_utf8(line, where))
             except ValueError as e:
@@ -218,8 +244,8 @@ def _jsonl_docs(name, kind, f, paths, spec, skipped):
         fail(f"{name} is not a readable {kind} file ({e})")
 
 
-def _parquet_docs(path, paths, spec, skipped):
-    """Each row's text, reading one row group (and only the columns named) at a time."""
+def _parquet_docs(path, paths, spec, skipped, limit):
+    """Each row's text, reading 64 rows (and only the columns named) at a time."""
     import pyarrow.parquet as pq
     try:
         pf = pq.ParquetFile(path)
@@ -232,48 +258,54 @@ def _parquet_docs(path, paths, spec, skipped):
              f"name the text column with --key")
     row = 0
     for g in range(pf.num_row_groups):
-        table = pf.read_row_group(g, columns=columns)
-        records = table.to_pylist()
         group_bytes = pf.metadata.row_group(g).total_byte_size
-        for j, rec in enumerate(records):
-            text = record_text(rec, paths)
-            if text is None:
-                _bad(f"{path} row {row + j + 1}", spec, skipped)
-                continue
-            yield text, group_bytes if j == len(records) - 1 else 0
-        row += len(records)
+        last = row + pf.metadata.row_group(g).num_rows
+        for batch in pf.iter_batches(batch_size=64, row_groups=[g], columns=columns):  # not a whole group
+            for rec in batch.to_pylist():
+                row += 1
+                text = record_text(rec, paths)
+                if text is None:
+                    _bad(f"{path} row {row}", spec, skipped)
+                    continue
+                if len(text) > limit:  # characters: at least as many bytes
+                    too_large(f"{path} row {row}", limit)
+                yield text, group_bytes if row == last else 0
 
 
-def _tar_docs(path, paths, spec, skipped):
+def _tar_docs(path, paths, spec, skipped, limit):
     try:
         with tarfile.open(path) as tar:  # members in archive order
             for m in tar:
                 kind = file_kind(m.name)
                 if m.isfile() and kind in STREAM_KINDS:
-                    yield from _member_docs(f"{path}:{m.name}", kind, tar.extractfile(m), paths, spec, skipped)
+                    yield from _member_docs(f"{path}:{m.name}", kind, tar.extractfile(m), paths, spec, skipped,
+                                            limit)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         fail(f"{path} is not a readable tar archive ({e})")
 
 
-def _member_docs(name, kind, f, paths, spec, skipped):
+def _member_docs(name, kind, f, paths, spec, skipped, limit):
     if kind == '.txt':
-        return _text_docs(name, f)
-    return _jsonl_docs(name, kind, f, paths, spec, skipped)
+        return _text_docs(name, f, limit)
+    return _jsonl_docs(name, kind, f, paths, spec, skipped, limit)
 
 
-def local_documents(files, key='text', skipped=None):
+def local_documents(files, key='text', skipped=None, max_bytes=MAX_DOCUMENT_BYTES):
     """Yield (text, bytes read) for every document of files, in order. key: a field spec (see above);
-    skipped: None to stop at a record without the field, or a list that collects where such records were."""
+    skipped: None to stop at a record without the field, or a list that collects where such records were;
+    max_bytes: the largest document, refused while it is read (see above)."""
     paths = parse_field(key)
+    if max_bytes < 1:
+        fail(f"--max_document_bytes must be 1 or more, not {max_bytes}")
     for path in files:
         kind = file_kind(path)
         if kind in STREAM_KINDS:
             with open(path, 'rb') as f:
-                yield from _member_docs(path, kind, f, paths, key, skipped)
+                yield from _member_docs(path, kind, f, paths, key, skipped, max_bytes)
         elif kind == '.parquet':
-            yield from _parquet_docs(path, paths, key, skipped)
+            yield from _parquet_docs(path, paths, key, skipped, max_bytes)
         else:
-            yield from _tar_docs(path, paths, key, skipped)
+            yield from _tar_docs(path, paths, key, skipped, max_bytes)
 
 
 def files_fingerprint(files, options=''):

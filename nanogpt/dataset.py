@@ -225,7 +225,8 @@ def dataset_dir(name, splits=('train', 'val'), source=None):
 
 def check_dataset(data_dir, vocab_size, block_size=0):
     """train.py's check before training: the .bin files exist, match summary.json (size, dtype) and hold
-    no id the model's vocabulary lacks, and each split is longer than a block. Exits 2 with the fix."""
+    no id the model's vocabulary lacks, and each split is longer than a block (a chat dataset's need not be:
+    its batches are whole conversations). Exits 2 with the fix."""
     meta = load_meta(data_dir)
     s = load_summary(data_dir)
     dtype = bin_dtype(data_dir)
@@ -247,7 +248,8 @@ def check_dataset(data_dir, vocab_size, block_size=0):
                 fail(f"{path} has {size:,} bytes, not a whole number of {dtype.name} tokens; {redo}")
             if size:
                 top = max(top, int(np.memmap(path, dtype=dtype, mode='r').max()))
-        if size // dtype.itemsize <= block_size:
+        # a chat dataset's batches are whole conversations, padded: a split shorter than a block is fine
+        if size // dtype.itemsize <= block_size and (s or {}).get('kind') != 'chat':
             fail(f"{path} has only {size // dtype.itemsize:,} tokens, not more than block_size={block_size}; "
                  f"use a smaller --block_size or a bigger dataset")
     if top >= vocab_size:

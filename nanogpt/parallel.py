@@ -19,6 +19,7 @@ import os
 import pickle
 import re
 import shutil
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -30,7 +31,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
                                                      set_model_state_dict, set_optimizer_state_dict)
 
 from nanogpt.atomicfile import fsync_dir
-from nanogpt.checkpoint import CKPT_NAME, load_checkpoint, save_checkpoint
+from nanogpt.checkpoint import CKPT_NAME, build_model, load_checkpoint, save_checkpoint
 from nanogpt.errors import fail
 
 SHARDED_NAME = 'ckpt.dcp'  # a symlink to the newest complete folder ckpt.dcp-ITER, replaced atomically
@@ -220,14 +221,14 @@ class _SafeReader(dcp.FileSystemReader):
         return metadata
 
 
-def load_resume(out_dir):
+def load_resume(out_dir, missing_hint=", or use --init_from=auto"):
     """The checkpoint a resume starts from: ckpt.pt, or the sharded one when it is the newer of the two (then
     its meta.pt's dict, with 'sharded': the folder, and no 'model': load_state reads the shards)."""
     folder = sharded_path(out_dir)
     full = os.path.join(out_dir, CKPT_NAME)
     meta = os.path.join(folder, SHARDED_META) if folder else None
     if folder is None or (os.path.exists(full) and os.path.getmtime(full) > os.path.getmtime(meta)):
-        return load_checkpoint(out_dir, missing_hint=", or use --init_from=auto")  # train.py's resume
+        return load_checkpoint(out_dir, missing_hint=missing_hint)  # the hint: train.py's resume
     try:
         meta = torch.load(meta, map_location='cpu', weights_only=True)
     except Exception as e:
@@ -236,16 +237,38 @@ def load_resume(out_dir):
     return dict(meta, sharded=folder)
 
 
+def load_latest(out_dir):
+    """What sample.py, eval.py and chat.py read: ckpt.pt (or a kept ckpt-ITER.pt), or an FSDP run's sharded
+    checkpoint when it is the newer, its model's shards read into this one process (DCP reshards them; through
+    the same safe reader and planner as a resume). Either way a dict with 'model', 'model_args', 'config', ...
+    as in ckpt.pt, and 'path': what was read, for messages."""
+    checkpoint = load_resume(out_dir, missing_hint='')
+    if 'sharded' not in checkpoint:
+        return dict(checkpoint, path=out_dir if out_dir.endswith('.pt') else os.path.join(out_dir, CKPT_NAME))
+    folder = checkpoint.pop('sharded')
+    model = build_model(dict(checkpoint, sharded=folder))  # the shape, without weights
+    state = {'model': get_model_state_dict(model)}
+    _read_shards(state, folder)
+    return dict(checkpoint, model=state['model'], path=os.path.join(out_dir, SHARDED_NAME))
+
+
+def _read_shards(state, folder):
+    try:
+        with warnings.catch_warnings():  # one process (sample.py, a resume without torchrun) is meant: no warning
+            warnings.filterwarnings('ignore', 'torch.distributed is disabled, unavailable or uninitialized')
+            dcp.load(state, storage_reader=_SafeReader(folder), planner=_SafeLoadPlanner(),
+                     no_dist=not dist.is_initialized())
+    except (Exception, CheckpointException) as e:  # DCP wraps what went wrong on each rank (a BaseException)
+        why = re.search(r"GLOBAL \S+ is not allowed", str(e)) or re.search(r".*$", str(e).strip())
+        fail(f"{folder} is not a readable sharded checkpoint ({why.group(0)[:200]}); "
+             f"it was left as it is. Use a checkpoint of this project from a source you trust")
+
+
 def load_sharded(model, optimizer, checkpoint, fsdp):
     """Read a sharded checkpoint into model and optimizer, sharded or not (DCP reshards to this run's layout)."""
     msd = get_model_state_dict(model)
     osd = get_optimizer_state_dict(model, optimizer)  # creates the optimizer's state to read into
     state = {'model': msd, 'optimizer': osd['state']}
-    try:
-        dcp.load(state, storage_reader=_SafeReader(checkpoint['sharded']), planner=_SafeLoadPlanner())
-    except (Exception, CheckpointException) as e:  # DCP wraps what went wrong on each rank (a BaseException)
-        why = re.search(r"GLOBAL \S+ is not allowed", str(e)) or re.search(r".*$", str(e).strip())
-        fail(f"{checkpoint['sharded']} is not a readable sharded checkpoint ({why.group(0)[:200]}); "
-             f"it was left as it is. Use a checkpoint of this project from a source you trust")
+    _read_shards(state, checkpoint['sharded'])
     set_model_state_dict(model, state['model'])
     set_optimizer_state_dict(model, optimizer, dict(state=state['optimizer'], param_groups=checkpoint['param_groups']))

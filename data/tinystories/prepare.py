@@ -18,7 +18,7 @@ import os
 import re
 import sys
 
-from nanogpt.corpus import decode_utf8, files_fingerprint
+from nanogpt.corpus import MAX_DOCUMENT_BYTES, bounded_lines, decode_utf8, files_fingerprint, too_large
 from nanogpt.dataset import load_summary
 from nanogpt.errors import exit_on_bad_input, fail
 from nanogpt.prepare import prepare_documents
@@ -51,25 +51,28 @@ def story_of(record, keep_fields=False):
     return ''.join(f"{k}: {fields[k]}\n" for k in ORDER if k in fields) + "Story: " + story
 
 
-def records(path):
-    """The <|endoftext|>-separated records of a file, read line by line (the files are GBs)."""
-    buf = []
+def records(path, limit=MAX_DOCUMENT_BYTES):
+    """The <|endoftext|>-separated records of a file, read line by line (the files are GBs); a line or a record
+    past limit bytes (characters, for a record) is refused while it is read: memory stays bounded for any file."""
+    buf, size = [], 0
     with open(path, 'rb') as f:
-        for i, raw in enumerate(f):
-            line = decode_utf8(raw, f"{path} line {i + 1}")
-            while SEP in line:
-                head, line = line.split(SEP, 1)
+        for i, raw in bounded_lines(f, path, limit):
+            *ends, line = decode_utf8(raw, f"{path} line {i}").split(SEP)
+            for head in ends:  # records that end on this line
                 buf.append(head)
                 yield ''.join(buf)
-                buf = []
+                buf, size = [], 0
             buf.append(line)
+            size += len(line)
+            if size > limit:
+                too_large(f"{path} line {i} (a story that began on an earlier line)", limit)
     yield ''.join(buf)
 
 
-def stories(paths, limit, keep_fields):
+def stories(paths, limit, keep_fields, max_bytes=MAX_DOCUMENT_BYTES):
     n = 0
     for path in paths:
-        for rec in records(path):
+        for rec in records(path, max_bytes):
             story = story_of(rec, keep_fields)
             if story:
                 yield story, len(rec)
@@ -96,6 +99,7 @@ p.add_argument('--keep_fields', action='store_true',
 p.add_argument('--out_dir', default=here, help='dataset folder')
 p.add_argument('--overwrite', action='store_true', help='replace the dataset already in --out_dir')
 p.add_argument('--num_proc', type=int, default=os.cpu_count(), help='processes that tokenize at once: every core')
+p.add_argument('--max_document_bytes', type=int, default=MAX_DOCUMENT_BYTES, help='the largest story (bounds memory)')
 args = p.parse_args()
 
 files = args.files or [download('TinyStories-Instruct-train.txt', 'roneneldan/TinyStoriesInstruct') if args.instruct
@@ -111,6 +115,7 @@ if os.path.exists(os.path.join(args.out_dir, 'train.bin')) and not args.overwrit
         sys.exit(0)
     fail(f"{args.out_dir} already holds a dataset made from other files or options; pass --overwrite to replace "
          f"it, or write this one elsewhere with --out_dir=data/NAME (then train with --dataset=NAME)")
-prepare_documents(args.out_dir, lambda: stories(files, args.stories, args.keep_fields), split=('every', 10),
+prepare_documents(args.out_dir, lambda: stories(files, args.stories, args.keep_fields, args.max_document_bytes),
+                  split=('every', 10),
                   num_proc=args.num_proc, fingerprint=fingerprint,
                   total_bytes=None if args.stories else sum(os.path.getsize(f) for f in files), desc='tinystories')
