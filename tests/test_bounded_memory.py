@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bombs import conversation_jsonl, document_zst, gzip_bomb, sparse_txt, zstd_bomb
+from tools.bombs import conversation_jsonl, document_zst, gzip_bomb, sparse_txt, zstd_bomb
 from harness import ROOT
 
 GB = 2 ** 30

@@ -15,8 +15,7 @@ import sys
 import tempfile
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
-from bombs import conversation_jsonl, document_zst, gzip_bomb, size_on_disk, sparse_txt, zstd_bomb  # noqa: E402
+from bombs import conversation_jsonl, document_zst, gzip_bomb, size_on_disk, sparse_txt, zstd_bomb  # tools/bombs.py
 
 p = argparse.ArgumentParser()
 p.add_argument('--root', default=ROOT, help='the checkout whose scripts run')
