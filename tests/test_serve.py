@@ -390,7 +390,7 @@ def test_page_streams_a_chinese_answer_in_chromium(servers, browser, tmp_path):
     assert done.get_attribute('data-done') in ('stop', 'length')
     assert browser.find_element(By.CSS_SELECTOR, '.user').text == '你好吗'
     assert done.get_attribute('textContent') == expected
-    assert browser.execute_script('return window.updates') > 3  # two bubbles added, then the pieces
+    assert browser.execute_script('return window.updates') >= 3  # two bubbles added, then the pieces
     shot = os.environ.get('SERVE_SCREENSHOT') or str(tmp_path / 'chat-page.png')  # to look at: a PNG
     assert browser.save_screenshot(shot) and os.path.getsize(shot) > 1000
 
@@ -407,18 +407,19 @@ def test_page_shows_text_as_it_comes_and_stop_ends_the_generation(char_server, b
     WebDriverWait(browser, 20).until(lambda b: '401' in b.page_source or 'API key' in b.find_element(By.ID, 'note').text)
     key = browser.find_element(By.ID, 'key')
     browser.execute_script(f"arguments[0].value = '{KEY}'; arguments[0].onchange();"
-                           "document.getElementById('max_tokens').value = '10000000';", key)
+                           "document.getElementById('max_tokens').value = '100000';", key)  # ends by itself if the test fails
     WebDriverWait(browser, 20).until(lambda b: 'Not a chat model' in b.find_element(By.ID, 'note').text)
     box = browser.find_element(By.ID, 'input')
     box.send_keys('ROMEO:')
     box.send_keys(Keys.ENTER)
-    answer = lambda b: len(b.find_element(By.CSS_SELECTOR, '.assistant').get_attribute('textContent'))  # noqa: E731
-    WebDriverWait(browser, 20).until(lambda b: answer(b) > 50)
+    # the length, not the text: a text that keeps growing would cost more to fetch at every poll
+    answer = lambda b: b.execute_script("return document.querySelector('.assistant').textContent.length")  # noqa: E731
+    WebDriverWait(browser, 60).until(lambda b: answer(b) > 50)
     seen = answer(browser)
-    WebDriverWait(browser, 20).until(lambda b: answer(b) > seen + 50)  # still coming, on the page
+    WebDriverWait(browser, 60).until(lambda b: answer(b) > seen + 50)  # still coming, on the page
     assert not browser.find_elements(By.CSS_SELECTOR, '.assistant[data-done]')
     browser.find_element(By.ID, 'stop').click()
-    WebDriverWait(browser, 20).until(lambda b: b.find_elements(By.CSS_SELECTOR, '.assistant[data-done="stopped"]'))
+    WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, '.assistant[data-done="stopped"]'))
     deadline = time.time() + 20
     while server.health()['stopped_disconnected'] == stopped and time.time() < deadline:
         time.sleep(0.1)
