@@ -392,17 +392,18 @@ class Engine:
 # loading: the model and tokenizer of an out_dir, and whether it can chat
 
 def load(out_dir, dataset=''):
-    """(model, tokenizer, why chat completions are refused or None) of out_dir/ckpt.pt, as sample.py and chat.py
+    """(model, tokenizer, why chat completions are refused or None) of out_dir's checkpoint, as sample.py and chat.py
     find them: the tokenizer of the dataset the checkpoint names (or --dataset), GPT-2 BPE when it names none."""
-    from nanogpt.checkpoint import build_model, load_checkpoint
+    from nanogpt.checkpoint import build_model
     from nanogpt.dataset import data_dir_of, load_summary
     from nanogpt.errors import fail
+    from nanogpt.parallel import load_latest
     from nanogpt.tokenizer import CHAT_TOKENS, GPT2_VOCAB, GPT2Tokenizer, dataset_tokenizer
-    checkpoint = load_checkpoint(out_dir)
+    checkpoint = load_latest(out_dir)  # ckpt.pt, or an FSDP run's shards (ckpt.dcp) when newer
     model = build_model(checkpoint)
     config = checkpoint.get('config', {})
+    source = checkpoint['path']
     del checkpoint
-    source = f"{out_dir}/ckpt.pt"
     name = dataset or config.get('dataset')
     data_dir = (data_dir_of(dataset, None) if dataset else data_dir_of(name, source)) if name else None
     if data_dir is None and config.get('tokenizer_sha256'):

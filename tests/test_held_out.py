@@ -65,6 +65,8 @@ def test_sharded_run_is_sampled_evaluated_and_chatted_with(sharded_run, tmp_path
     assert run(['sample.py', f'--out_dir={out}', '--device=cpu', '--num_samples=1', '--max_new_tokens=5']).returncode == 0
     assert 'assistant loss' in run(['eval.py', f'--out_dir={out}', '--device=cpu', '--max_answers=1']).out
     run(['chat.py', f'--out_dir={out}', '--prompt=What is AI?', '--temperature=0', '--device=cpu'])
+    from nanogpt.serve import load  # serve.py's loader: the same shards, and a chat model
+    assert load(str(out))[2] is None
     import torch
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
     from nanogpt.parallel import load_latest
