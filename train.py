@@ -123,11 +123,11 @@ if init_from not in ('scratch', 'resume', 'auto') + GPT2_NAMES and not os.path.i
 if n_embd % n_head != 0:
     fail(f"n_embd={n_embd} must be a multiple of n_head={n_head} "
          f"(each head gets n_embd / n_head dimensions); change --n_head or --n_embd")
-if init_from in GPT2_NAMES or os.path.isdir(init_from) and not has_checkpoint(init_from):
-    if any(config[k] != off for k, off in MODERN_DEFAULTS.items()):
-        fail(f"GPT-2's weights are for GPT-2's architecture; the modern options "
-             f"({', '.join(k for k, off in MODERN_DEFAULTS.items() if config[k] != off)}) need "
-             f"--init_from=scratch")
+modern_on = [k for k, off in MODERN_DEFAULTS.items() if config[k] != off]
+gpt2_weights = init_from in GPT2_NAMES or os.path.isdir(init_from) and not has_checkpoint(init_from)
+if modern_on and gpt2_weights:
+    fail(f"GPT-2's weights are for GPT-2's architecture; the modern options "
+         f"({', '.join(modern_on)}) need --init_from=scratch")
 device_type, ctx = setup(device, dtype)  # exits 2 for a device torch cannot use; ctx: autocast
 # what this run starts from: init_from, with 'auto' decided by what out_dir holds
 start_from = init_from
@@ -266,9 +266,10 @@ elif start_from == 'resume':
     # the model's shape comes from the checkpoint; asking for another one is an error
     requested = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias, **modern)
     check_shape(checkpoint, requested, shape_defaults)
-    if checkpoint.get('config', {}).get('optimizer', 'adamw') != optimizer:
-        fail(f"{out_dir}'s checkpoint was trained with --optimizer="
-             f"{checkpoint['config'].get('optimizer', 'adamw')}; resume it with that optimizer")
+    saved_optimizer = checkpoint.get('config', {}).get('optimizer', 'adamw')
+    if saved_optimizer != optimizer:
+        fail(f"{out_dir}'s checkpoint was trained with --optimizer={saved_optimizer}; "
+             f"resume it with that optimizer")
     model = build_model(checkpoint, dropout=dropout)
     config.update({k: getattr(model.config, k) for k in shape_defaults})  # saved: the real shape
     iter_num = checkpoint['iter_num']

@@ -78,10 +78,6 @@ class MuonAdamW:
     def param_groups(self):  # looked up each time: load_state_dict replaces the groups
         return self.muon.param_groups + self.adamw.param_groups
 
-    @property
-    def state(self):
-        return {**self.muon.state, **self.adamw.state}
-
     def step(self, closure=None):
         self.muon.step()
         self.adamw.step()
@@ -109,7 +105,7 @@ def build_optimizer(model, optimizer, learning_rate, weight_decay, betas, device
         return model.configure_optimizers(weight_decay, learning_rate, betas, device_type)
     if optimizer != 'muon':
         fail(f"optimizer={optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-    hidden = [p for n, p in model.named_parameters() if p.dim() == 2 and '.h.' in f'.{n}']
+    hidden = [p for n, p in model.named_parameters() if p.dim() == 2 and n.startswith('transformer.h.')]
     ids = {id(p) for p in hidden}
     rest = [p for p in model.parameters() if id(p) not in ids]
     bf16 = dtype == 'bfloat16'
