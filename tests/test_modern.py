@@ -1,5 +1,6 @@
 """The modern options (rotary positions, QK-norm, ReLU^2, untied and zero-initialised head, logit softcap)
 and the Muon optimizer: exact against direct computations, the cache, resume, DDP; the default stays GPT-2."""
+import math
 import hashlib
 import json
 import os
@@ -9,7 +10,7 @@ import torch
 
 from harness import ROOT, TINY, TORCHRUN, ckpt, run, same_weights, train_args
 from model import GPT, MODERN_KEYS, GPTConfig, rotate
-from nanogpt.optim import MuonFloat32, newton_schulz
+from nanogpt.optim import POLAR_EXPRESS, MuonFloat32, orthogonalize
 
 MODERN = dict(rope=True, qk_norm=True, relu2=True, untied_head=True, zero_init=True, logit_softcap=15.0)
 MODERN_ARGS = ['--rope=True', '--qk_norm=True', '--relu2=True', '--untied_head=True', '--zero_init=True',
@@ -95,28 +96,37 @@ def test_cached_generation_equals_uncached_past_the_prompt(modern_model, window_
     assert len(graphs) == 1  # the position is a tensor: one graph for every step
 
 
-def test_newton_schulz_orthogonalises_and_muon_float32_matches_torch():
-    """newton_schulz gives singular values in about 0.5..1.5 for a stack of matrices as for each alone, and one
-    MuonFloat32 step equals torch.optim.Muon's up to bfloat16's rounding (torch's iteration runs in bf16)."""
+def test_orthogonalize_matches_torch_and_muon_float32_moves_as_torchs():
+    """orthogonalize with torch's quintic gives torch.optim.Muon's first step (up to bf16's rounding: torch's
+    iteration runs in bf16), for a stack as for each matrix alone. MuonFloat32's three Polar Express steps
+    orthogonalise more coarsely but move the weights as torch's Muon does, and the state dicts load into each
+    other."""
     torch.manual_seed(0)
     g = torch.randn(3, 48, 16)
-    o = newton_schulz(g)
+    o = orthogonalize(g)
     s = torch.linalg.svdvals(o)
     assert s.min() > 0.5 and s.max() < 1.5
-    torch.testing.assert_close(o[1], newton_schulz(g[1]), atol=1e-5, rtol=0)
-    w = [torch.nn.Parameter(torch.randn(48, 16)), torch.nn.Parameter(torch.randn(16, 48))]
-    w2 = [torch.nn.Parameter(p.detach().clone()) for p in w]
-    for p, q in zip(w, w2):
-        p.grad = torch.randn_like(p)
-        q.grad = p.grad.clone()
-    ours, theirs = MuonFloat32(w, lr=0.02, weight_decay=0.1), torch.optim.Muon(w2, lr=0.02, weight_decay=0.1)
-    for _ in range(2):
-        ours.step()
-        theirs.step()
-    for p, q in zip(w, w2):
-        delta = (p - q).abs().max().item()
-        assert 0 < delta < 2e-3
-    theirs.load_state_dict(ours.state_dict())  # the same state: checkpoints move between them
+    torch.testing.assert_close(o[1], orthogonalize(g[1]), atol=1e-5, rtol=0)
+    s = torch.linalg.svdvals(orthogonalize(g, POLAR_EXPRESS[:3], safety=1.02))
+    assert s.min() > 0.1 and s.max() < 2.0
+    w0 = [torch.randn(48, 16), torch.randn(16, 48)]
+    grads = [torch.randn_like(p) for p in w0]
+    moved = {}
+    for cls in (MuonFloat32, torch.optim.Muon):
+        w = [torch.nn.Parameter(p.clone()) for p in w0]
+        for p, gr in zip(w, grads):
+            p.grad = gr.clone()
+        opt = cls(w, lr=0.02, weight_decay=0.0)
+        opt.step()  # the first step's update is the orthogonalised gradient (momentum only rescales it)
+        moved[cls] = [p.detach() - p0 for p, p0 in zip(w, w0)]
+        state = opt.state_dict()
+    for gr, d in zip(grads, moved[torch.optim.Muon]):
+        step = d / (-0.02 * math.sqrt(max(1, gr.size(0) / gr.size(1))))  # torch's lr adjustment undone
+        torch.testing.assert_close(step, orthogonalize(gr), atol=0.02, rtol=0)  # entries about 0.2
+    for a, b in zip(moved[MuonFloat32], moved[torch.optim.Muon]):
+        assert torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.9
+        assert 0.8 < a.norm() / b.norm() < 1.5
+    MuonFloat32([torch.nn.Parameter(p.clone()) for p in w0], lr=0.02).load_state_dict(state)  # torch's state
 
 
 def test_muon_trains_and_resumes_exactly(shakespeare_char, tmp_path):
@@ -125,7 +135,7 @@ def test_muon_trains_and_resumes_exactly(shakespeare_char, tmp_path):
     args = MODERN_ARGS + ['--optimizer=muon', '--muon_lr=0.02', '--eval_interval=10']
     straight, halves = str(tmp_path / 'straight'), str(tmp_path / 'halves')
     p = run(train_args(*args, f'--out_dir={straight}', '--max_iters=20'))
-    assert 'Muon (float32 Newton-Schulz) for 4 matrices' in p.out
+    assert 'Muon (float32, Polar Express) for 4 matrices' in p.out
     run(train_args(*args, f'--out_dir={halves}', '--max_iters=10'))
     run(train_args(*args, f'--out_dir={halves}', '--max_iters=20', '--init_from=resume'))
     a, b = ckpt(straight), ckpt(halves)

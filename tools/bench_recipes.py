@@ -118,7 +118,7 @@ if 'pairs' in args.sections:
     print(f"median: nanoGPT {t_ng:.1f} s val {l_ng:.4f}; modern {t_m:.1f} s val {l_m:.4f}; "
           f"modern/nanoGPT wall time {t_m / t_ng:.3f}")
     # equal wall time: each recipe's iteration count scaled to the other's time (its schedule then ends there)
-    startup = 4.0  # seconds of start-up and final save, about the same for both: not scaled
+    startup = 2.0  # seconds of start-up and final save (a run of --max_iters=0), about the same for both
     k = max(10, int(2000 * (t_m - startup) / (t_ng - startup)))
     t_k = nanogpt(f'{tmp}/ng_short', f'--max_iters={k}', f'--lr_decay_iters={k}')
     l_k = val_loss(f'{tmp}/ng_short', 'shakespeare_char')[0]
