@@ -214,24 +214,29 @@ def _zst_whole(f):
 
 def _jsonl_docs(name, kind, f, paths, spec, skipped, limit):
     """Each JSON line's text; bytes read are counted in the stored (compressed) file."""
-    where_read = f.tell if f.seekable() else None
+    # a compressed file's bytes read are where it stands; a plain one's, its lines' lengths (no tell per line)
+    where_read = f.tell if kind != '.jsonl' and f.seekable() else None
     last = where_read() if where_read else 0
+    key = paths[0][0] if len(paths) == 1 and len(paths[0]) == 1 else None  # the usual --key=text: no path walk
     try:
         for n, line in bounded_lines(_stream(kind, f), name, limit):  # these files can be far larger than memory
             if not line.strip():
                 continue
-            where = f"{name} line {n}"
             try:
-                obj = loads_line(decode_utf8(line, where))
+                obj = loads_line(line.decode('utf-8'))
+            except UnicodeDecodeError:
+                decode_utf8(line, f"{name} line {n}")  # says where the bad byte is, and stops
             except ValueError as e:
                 if kind == '.jsonl.zst':  # a line cut short by a truncated file: say that instead
                     _zst_whole(f)
-                fail(f"{where}: {e}; {kind} files hold one JSON object per line: fix or remove that line")
-            text = record_text(obj, paths) if isinstance(obj, dict) else None
+                fail(f"{name} line {n}: {e}; {kind} files hold one JSON object per line: fix or remove that line")
+            text = obj.get(key) if key is not None and type(obj) is dict else None
+            if type(text) is not str:
+                text = record_text(obj, paths) if isinstance(obj, dict) else None
             pos = where_read() if where_read else last + len(line)
             nbytes, last = pos - last, pos
             if text is None:
-                _bad(where, spec, skipped)
+                _bad(f"{name} line {n}", spec, skipped)
                 continue
             yield text, nbytes
         if kind == '.jsonl.zst':

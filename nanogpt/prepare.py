@@ -114,17 +114,23 @@ def _encode_shard(docs, first_index, split, fast=False):
     chars = 0
     warning = _check_fast(docs, first_index) if fast and 'fast' in _W else None
     enc = _W['fast'] if fast and 'fast' in _W and warning is None else _W.get('enc')
+    eot = np.array([_W['eot']], dtype=_W['dtype'])
     for i, text in enumerate(docs):
         chars += len(text)
         if enc is not None:
-            ids = np.append(enc(text), _W['eot'])
+            ids = enc(text)  # the separator goes in as its own part: no copy of the document's ids
         else:
             cps = np.frombuffer((text + '\n').encode('utf-32-le'), dtype=np.uint32)
             ids = _W['lut'][cps] if cps.max() < len(_W['lut']) else np.array([-1])
             if ids.min() < 0:  # a character outside the vocabulary: never write a wrapped-around id
                 raise ValueError(f"document {first_index + i} has characters missing from the vocabulary")
-        out[is_val(text, first_index + i, split)].append(np.asarray(ids, dtype=_W['dtype']))
-    join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, _W['dtype'])
+        part = out[is_val(text, first_index + i, split)]
+        part.append(ids)
+        if enc is not None:
+            part.append(eot)
+    # ids are below the vocabulary size, which dtype holds (token_dtype): the cast loses nothing
+    join = lambda parts: (np.concatenate(parts, dtype=_W['dtype'], casting='unsafe') if parts
+                          else np.zeros(0, _W['dtype']))
     return join(out[0]), join(out[1]), chars, warning
 
 
@@ -135,7 +141,7 @@ def _shards(documents, drop_empty_lines, shard_chars):
         nbytes += n
         if drop_empty_lines:
             text = drop_empty(text)
-        if not text.strip():
+        if not text or text.isspace():
             continue  # an empty (or whitespace-only) document would add a bare separator
         docs.append(text)
         size += len(text)
