@@ -216,10 +216,11 @@ def _jsonl_docs(name, kind, f, paths, spec, skipped, limit):
     """Each JSON line's text; bytes read are counted in the stored (compressed) file."""
     # a compressed file's bytes read are where it stands; a plain one's, its lines' lengths (no tell per line)
     where_read = f.tell if kind != '.jsonl' and f.seekable() else None
-    last = where_read() if where_read else 0
+    last = pos = where_read() if where_read else 0
     key = paths[0][0] if len(paths) == 1 and len(paths[0]) == 1 else None  # the usual --key=text: no path walk
     try:
         for n, line in bounded_lines(_stream(kind, f), name, limit):  # these files can be far larger than memory
+            pos = where_read() if where_read else pos + len(line)  # a blank line's bytes go with the next record
             if not line.strip():
                 continue
             try:
@@ -233,7 +234,6 @@ def _jsonl_docs(name, kind, f, paths, spec, skipped, limit):
             text = obj.get(key) if key is not None and type(obj) is dict else None
             if type(text) is not str:
                 text = record_text(obj, paths) if isinstance(obj, dict) else None
-            pos = where_read() if where_read else last + len(line)
             nbytes, last = pos - last, pos
             if text is None:
                 _bad(f"{name} line {n}", spec, skipped)

@@ -2,7 +2,7 @@
 AdamW for the rest (optimizer='muon', the modern recipe of modded-nanogpt and nanochat).
 
 Muon (https://kellerjordan.github.io/posts/muon/) replaces each 2-D update of the transformer's blocks by the
-nearest semi-orthogonal matrix (a Newton-Schulz iteration), so that every direction of a weight matrix learns
+nearest semi-orthogonal matrix (an iteration of odd polynomials), so that every direction of a weight matrix learns
 at the same rate. Embeddings, the output layer and the gains are not such matrices: AdamW keeps those.
 torch.optim.Muon runs its iteration in bfloat16, which GPUs compute fast but most CPUs only emulate (several
 times slower than float32 there); MuonFloat32 orthogonalises in float32, in fewer steps."""
@@ -48,7 +48,9 @@ class MuonFloat32(torch.optim.Muon):
     quintic ones: on a CPU a small model's Muon step is mostly this arithmetic, and three steps cost 60% of
     five. They leave singular values anywhere in about 0.2..1.9 (torch's five: 0.7..1.2), which trained the CPU
     recipe's model to the same loss (docs/modern.md). The state (one momentum_buffer per matrix) and the
-    hyperparameters are torch's, so checkpoints of either load into the other. The matrices of one shape
+    hyperparameters are torch's, so checkpoints of either load into the other; a run resumed where the other
+    dtype is computed goes on with the other orthogonalisation. A group's ns_steps and ns_coefficients are
+    not used. The matrices of one shape
     (each layer's) go through as one batch: on a CPU many small matmuls cost more in overhead than in
     arithmetic."""
 
@@ -115,7 +117,7 @@ class MuonAdamW:
 def build_optimizer(model, optimizer, learning_rate, weight_decay, betas, device_type, dtype='float32',
                     muon_lr=0.02, muon_momentum=0.95):
     """AdamW over every parameter as the reference has it (optimizer='adamw'), or MuonAdamW. Muon's
-    Newton-Schulz iteration runs in bfloat16 where the run computes in it (torch.optim.Muon: a GPU, or a CPU
+    orthogonalisation runs in bfloat16 where the run computes in it (torch.optim.Muon: a GPU, or a CPU
     with native bf16, which the CPU recipes pick), else in float32 (MuonFloat32)."""
     if optimizer == 'adamw':
         return model.configure_optimizers(weight_decay, learning_rate, betas, device_type)
