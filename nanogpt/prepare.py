@@ -36,6 +36,7 @@ from nanogpt.tokenizer import EOT_TOKEN, GPT2_EOT, GPT2_VOCAB, TRAINED_FILE, Tra
 
 WORK = '.prepare'  # unfinished work of an interrupted prepare, inside out_dir
 SHARD_CHARS = 4_000_000  # characters of text per shard: the unit of work and of resuming
+PIECES = 4  # parts of a shard encoded apart when --num_proc > 1
 CHECK_EVERY = 100  # a trained tokenizer through tiktoken: every 100th document of a shard checked against tokenizers
 
 
@@ -223,23 +224,41 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
         bar.update(nbytes)
 
     todo = (sh for n, sh in enumerate(shards) if n >= state['shards'])  # done shards are read, not tokenized
+    _init_worker(*init)
     if num_proc <= 1:
-        _init_worker(*init)
         for docs, first, nbytes in todo:
             commit(_encode_shard(docs, first, split, use_fast[0]), len(docs), nbytes)
         return use_fast[0]
+    # num_proc processes in all: num_proc - 1 workers, and this one, which reads and, whenever the workers have
+    # enough queued, encodes what it just read itself (a reader that only waited would be one process more than
+    # there are cores). Each shard goes out in PIECES parts, so that at the end no process waits long on another.
     import multiprocessing
-    with multiprocessing.get_context('fork').Pool(num_proc, _init_worker, init) as pool:
-        pending = deque()  # in order, at most 2 per worker, so memory stays bounded
+    workers = num_proc - 1
+    with multiprocessing.get_context('fork').Pool(workers, _init_worker, init) as pool:
+        pending = deque()  # (results of the shard's pieces, documents, bytes) in shard order
+        queued = lambda: sum(not isinstance(r, tuple) and not r.ready() for rs, _, _ in pending for r in rs)
+        done = lambda rs: all(isinstance(r, tuple) or r.ready() for r in rs)
         for docs, first, nbytes in todo:
-            pending.append((pool.apply_async(_encode_shard, (docs, first, split, use_fast[0])), len(docs), nbytes))
-            if len(pending) >= 2 * num_proc:
-                r, n, b = pending.popleft()
-                commit(r.get(), n, b)
+            step = max(1, -(-len(docs) // PIECES))
+            results = []
+            for i in range(0, max(len(docs), 1), step):
+                args = (docs[i:i + step], first + i, split, use_fast[0])
+                results.append(pool.apply_async(_encode_shard, args) if queued() < 2 * workers else _encode_shard(*args))
+            pending.append((results, len(docs), nbytes))
+            while pending and (done(pending[0][0]) or len(pending) > 2 * workers):  # at most 2 shards a worker held
+                rs, n, b = pending.popleft()
+                commit(_joined(rs), n, b)
         while pending:
-            r, n, b = pending.popleft()
-            commit(r.get(), n, b)
+            rs, n, b = pending.popleft()
+            commit(_joined(rs), n, b)
     return use_fast[0]
+
+
+def _joined(results):
+    """One shard's result from its pieces' (in order; each a result or a pool's AsyncResult)."""
+    parts = [r if isinstance(r, tuple) else r.get() for r in results]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), sum(p[2] for p in parts),
+            next((p[3] for p in parts if p[3]), None))
 
 
 def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.0005), drop_empty_lines=False,
