@@ -183,8 +183,8 @@ if args.mb:
     one, (main, workers) = rows[1][1] + rows[1][2], rows[2][1:3]
     print(f"  by CPU time (what 2 idle cores would allow): 1 process {one:.1f}s; 2 processes: main {main:.1f}s, "
           f"workers {workers:.1f}s in all, so at best {one / max(main, (main + workers) / 2):.2f}x")
-    print(f"  in the 2-process run the main process spent {main:.1f}s of CPU (reading, sending, collecting, writing) "
-          f"for the workers' {workers:.1f}s: one prepare keeps about {workers / main:.0f} workers busy and no more")
+    print(f"  in the 2-process run the main process spent {main:.1f}s of CPU (reading, sending, collecting, writing, "
+          f"and encoding whenever the worker had enough queued), the worker {workers:.1f}s")
     # what caps --num_proc, by document length: the main process reads, cuts shards and pickles them; a worker
     # encodes them (through tiktoken, its sample checked). CPU seconds, in this process.
     import pickle
