@@ -209,12 +209,14 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
     files and recording it in the state file. fast: through tiktoken, each shard's sample checked, until a
     shard's check fails; shards then handed out use tokenizers (those in flight do their own checks)."""
     use_fast = [fast]
+    warned = [None, 0]  # the number (in this run) of the first shard whose check failed; shards committed
 
     def commit(result, ndocs, nbytes):
         train_ids, val_ids, nchars, warning = result
         if warning and use_fast[0]:
             warn(warning)
-            use_fast[0] = False
+            use_fast[0], warned[0] = False, warned[1]
+        warned[1] += 1
         fsync_append(partial['train'], train_ids.tobytes())
         fsync_append(partial['val'], val_ids.tobytes())
         state.update(shards=state['shards'] + 1, documents=state['documents'] + ndocs,
@@ -229,36 +231,66 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
         for docs, first, nbytes in todo:
             commit(_encode_shard(docs, first, split, use_fast[0]), len(docs), nbytes)
         return use_fast[0]
-    # num_proc processes in all: num_proc - 1 workers, and this one, which reads and, whenever the workers have
-    # enough queued, encodes what it just read itself (a reader that only waited would be one process more than
-    # there are cores). Each shard goes out in PIECES parts, so that at the end no process waits long on another.
+    # num_proc processes in all: num_proc - 1 workers, and this one, which reads and, whenever each worker has a
+    # shard's worth of parts queued, encodes what it read itself (a reader that only waited would be one process
+    # more than there are cores). A shard goes out in up to PIECES parts, so that at the end no process waits
+    # long on another. Shard k goes out through tiktoken unless a shard before k - depth failed its check, and
+    # those are all committed by then: the output never depends on timing, nor on which process encoded what.
     import multiprocessing
     workers = num_proc - 1
+    depth = 2 * workers
     with multiprocessing.get_context('fork').Pool(workers, _init_worker, init) as pool:
-        pending = deque()  # (results of the shard's pieces, documents, bytes) in shard order
-        queued = lambda: sum(not isinstance(r, tuple) and not r.ready() for rs, _, _ in pending for r in rs)
-        done = lambda rs: all(isinstance(r, tuple) or r.ready() for r in rs)
-        for docs, first, nbytes in todo:
-            step = max(1, -(-len(docs) // PIECES))
+        pending = deque()  # (parts, their results, documents, bytes, k) in shard order
+        queued = lambda: sum(not r.ready() for _, results, _, _, _ in pending for r in results)
+        for k, (docs, first, nbytes) in enumerate(todo):
+            while pending and pending[0][4] < k - depth:
+                _commit_oldest(pending, commit, split)
+            shard_fast = fast and (warned[0] is None or warned[0] >= k - depth)
+            # parts of whole multiples of CHECK_EVERY documents: the documents checked are num_proc=1's
+            step = max(1, -(-len(docs) // PIECES // CHECK_EVERY)) * CHECK_EVERY
+            parts = [(docs[i:i + step], first + i) for i in range(0, len(docs), step)] or [([], first)]
             results = []
-            for i in range(0, max(len(docs), 1), step):
-                args = (docs[i:i + step], first + i, split, use_fast[0])
-                results.append(pool.apply_async(_encode_shard, args) if queued() < 2 * workers else _encode_shard(*args))
-            pending.append((results, len(docs), nbytes))
-            while pending and (done(pending[0][0]) or len(pending) > 2 * workers):  # at most 2 shards a worker held
-                rs, n, b = pending.popleft()
-                commit(_joined(rs), n, b)
+            pending.append((parts, results, len(docs), nbytes, k))
+            for part in parts:
+                args = (*part, split, shard_fast)
+                busy = queued() >= PIECES * workers
+                results.append(_Encoded(*args) if busy else pool.apply_async(_encode_shard, args))
+            while pending and all(r.ready() for r in pending[0][1]):  # what is done, without waiting
+                _commit_oldest(pending, commit, split)
         while pending:
-            rs, n, b = pending.popleft()
-            commit(_joined(rs), n, b)
+            _commit_oldest(pending, commit, split)
     return use_fast[0]
 
 
-def _joined(results):
-    """One shard's result from its pieces' (in order; each a result or a pool's AsyncResult)."""
-    parts = [r if isinstance(r, tuple) else r.get() for r in results]
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), sum(p[2] for p in parts),
-            next((p[3] for p in parts if p[3]), None))
+class _Encoded:
+    """A part the main process encoded: its result, or the exception it raised, given when its turn comes."""
+
+    def __init__(self, *args):
+        try:
+            self.value, self.error = _encode_shard(*args), None
+        except Exception as e:
+            self.value, self.error = None, e
+
+    def ready(self):
+        return True
+
+    def get(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _commit_oldest(pending, commit, split):
+    """Commit the oldest shard from its parts' results, in order. A part whose check found tiktoken and
+    tokenizers disagreeing used tokenizers; the shard's other parts are then encoded again with tokenizers,
+    so that the shard is what num_proc=1 writes."""
+    parts, results, ndocs, nbytes, _ = pending.popleft()
+    done = [r.get() for r in results]
+    warning = next((d[3] for d in done if d[3]), None)
+    if warning:
+        done = [d if d[3] else _encode_shard(*part, split, False) for d, part in zip(done, parts)]
+    commit((np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done]), sum(d[2] for d in done),
+            warning), ndocs, nbytes)
 
 
 def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.0005), drop_empty_lines=False,

@@ -138,6 +138,34 @@ def test_disagreement_falls_back_with_a_warning(tmp_path):
     assert open(tmp_path / 'ds2' / 'train.bin', 'rb').read() == open(tmp_path / 'ds' / 'train.bin', 'rb').read()
 
 
+
+def test_parts_of_a_shard_fall_back_together(tmp_path):
+    """With --num_proc > 1 a shard is encoded in parts on several processes: when one part's check finds a
+    difference, the whole shard is tokenizers', as with one process, also a document no check looked at."""
+    path = crafted(tmp_path / 'tokenizer.json')
+    tok = TrainedTokenizer(path)
+    base = [(REVIEWS[i] * 10)[:95] + f' {i:04d}' for i in range(400)]
+    with_abc = lambda d: d[:90] + ' abc ' + d[-5:]
+    # one shard of 400 documents, parts of 100: 200 is checked (and differs), 150 is not (and differs too)
+    docs = [with_abc(d) if i in (150, 200) else d for i, d in enumerate(base)]
+    (tmp_path / 'c.jsonl').write_text(''.join(json.dumps({'text': t}, ensure_ascii=False) + '\n' for t in docs),
+                                      encoding='utf-8')
+    out = {}
+    for n in (1, 3):
+        r = run(['data/prepare_local.py', tmp_path / 'c.jsonl', f'--tokenizer={path}', f'--out_dir={tmp_path / str(n)}',
+                 '--val_fraction=0.2', f'--num_proc={n}', '--shard_mb=0.04'])
+        warnings = [ln for ln in r.stderr.splitlines() if ln.startswith('warning:')]
+        assert len(warnings) == 1 and 'encodes document 200 (' in warnings[0]
+        out[n] = [open(tmp_path / str(n) / f'{s}.bin', 'rb').read() for s in ('train', 'val')]
+    assert out[3] == out[1]
+    ref = []
+    for d in docs:
+        if not is_val(d, 0, ('hash', 0.2)):
+            ref += tok.encode_ordinary_reference(d) + [tok.eot]
+    assert np.frombuffer(out[3][0], dtype=np.uint16).tolist() == ref
+    assert tok.tiktoken.encode_ordinary(docs[150]) != tok.encode_ordinary_reference(docs[150])  # it mattered
+
+
 def test_only_train_tokenizers_shape_converts(tmp_path):
     spec = json.loads(open(crafted(tmp_path / 't.json')).read())
     assert tiktoken_of(spec)[0] is not None
