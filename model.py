@@ -395,9 +395,10 @@ class GPT(nn.Module):
                 sd[k].copy_(w)
         return model
 
-    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
-        # decay matmul weights and embeddings (2-D and up), not biases or LayerNorm gains
-        params = [p for p in self.parameters() if p.requires_grad]
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type, params=None):
+        # decay matmul weights and embeddings (2-D and up), not biases or LayerNorm gains; params: all by
+        # default, or those another optimizer leaves to AdamW (nanogpt/optim.py)
+        params = [p for p in (self.parameters() if params is None else params) if p.requires_grad]
         decay_params = [p for p in params if p.dim() >= 2]
         nodecay_params = [p for p in params if p.dim() < 2]
         optim_groups = [

@@ -123,7 +123,8 @@ if init_from not in ('scratch', 'resume', 'auto') + GPT2_NAMES and not os.path.i
 if n_embd % n_head != 0:
     fail(f"n_embd={n_embd} must be a multiple of n_head={n_head} "
          f"(each head gets n_embd / n_head dimensions); change --n_head or --n_embd")
-modern_on = [k for k, off in MODERN_DEFAULTS.items() if config[k] != off]
+modern = {k: config[k] for k in MODERN_KEYS}
+modern_on = [k for k, v in modern.items() if v != MODERN_DEFAULTS[k]]
 gpt2_weights = init_from in GPT2_NAMES or os.path.isdir(init_from) and not has_checkpoint(init_from)
 if modern_on and gpt2_weights:
     fail(f"GPT-2's weights are for GPT-2's architecture; the modern options "
@@ -246,7 +247,6 @@ if summary.get('tokenizer') == 'trained':  # exits 2 if its tokenizer.json is go
 # -----------------------------------------------------------------------------
 # Model: from scratch, from a checkpoint to resume, or from other weights
 
-modern = {k: config[k] for k in MODERN_KEYS}
 checkpoint = None
 if start_from == 'scratch':
     print0("Initializing a new model from scratch")

@@ -50,9 +50,8 @@ class MuonFloat32(torch.optim.Muon):
     recipe's model to the same loss (docs/modern.md). The state (one momentum_buffer per matrix) and the
     hyperparameters are torch's, so checkpoints of either load into the other; a run resumed where the other
     dtype is computed goes on with the other orthogonalisation. A group's ns_steps and ns_coefficients are
-    not used. The matrices of one shape
-    (each layer's) go through as one batch: on a CPU many small matmuls cost more in overhead than in
-    arithmetic."""
+    not used. The matrices of one shape (each layer's) go through as one batch: on a CPU many small matmuls
+    cost more in overhead than in arithmetic."""
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -131,11 +130,7 @@ def build_optimizer(model, optimizer, learning_rate, weight_decay, betas, device
     # Muon: no weight decay (its updates have a fixed size; decay at its lr would shrink the matrices)
     muon = muon_class([dict(params=hidden, lr_scale=muon_lr / learning_rate)], lr=muon_lr,
                       momentum=muon_momentum, weight_decay=0.0)
-    groups = [dict(params=[p for p in rest if p.dim() >= 2], weight_decay=weight_decay),
-              dict(params=[p for p in rest if p.dim() < 2], weight_decay=0.0)]
-    adamw = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type in ('cuda', 'cpu'))
     kind = 'torch.optim.Muon, bfloat16' if bf16 else 'float32, Polar Express'
-    print(f"Muon ({kind}) for {len(hidden)} matrices, "
-          f"{sum(p.numel() for p in hidden):,} parameters; AdamW for {len(rest)} tensors, "
-          f"{sum(p.numel() for p in rest):,} parameters")
-    return MuonAdamW(muon, adamw)
+    print(f"Muon ({kind}) for {len(hidden)} matrices, {sum(p.numel() for p in hidden):,} parameters; "
+          f"AdamW for the rest:")
+    return MuonAdamW(muon, model.configure_optimizers(weight_decay, learning_rate, betas, device_type, rest))

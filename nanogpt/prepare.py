@@ -208,15 +208,13 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
     """Tokenize the shards not done yet, on num_proc processes, appending each in order to the partial
     files and recording it in the state file. fast: through tiktoken, each shard's sample checked, until a
     shard's check fails; shards then handed out use tokenizers (those in flight do their own checks)."""
-    use_fast = [fast]
-    warned = [None, 0]  # the number (in this run) of the first shard whose check failed; shards committed
+    warned = [None]  # the number of the first shard whose check failed: later ones use tokenizers
 
     def commit(result, ndocs, nbytes):
         train_ids, val_ids, nchars, warning = result
-        if warning and use_fast[0]:
+        if warning and warned[0] is None:
             warn(warning)
-            use_fast[0], warned[0] = False, warned[1]
-        warned[1] += 1
+            warned[0] = state['shards']  # this shard's number
         fsync_append(partial['train'], train_ids.tobytes())
         fsync_append(partial['val'], val_ids.tobytes())
         state.update(shards=state['shards'] + 1, documents=state['documents'] + ndocs,
@@ -225,12 +223,13 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
         write_atomic(state_path, json.dumps(state).encode())
         bar.update(nbytes)
 
-    todo = (sh for n, sh in enumerate(shards) if n >= state['shards'])  # done shards are read, not tokenized
+    # (shard number, shard): done shards are read, not tokenized
+    todo = ((n, sh) for n, sh in enumerate(shards) if n >= state['shards'])
     _init_worker(*init)
     if num_proc <= 1:
-        for docs, first, nbytes in todo:
-            commit(_encode_shard(docs, first, split, use_fast[0]), len(docs), nbytes)
-        return use_fast[0]
+        for _, (docs, first, nbytes) in todo:
+            commit(_encode_shard(docs, first, split, fast and warned[0] is None), len(docs), nbytes)
+        return fast and warned[0] is None
     # num_proc processes in all: num_proc - 1 workers, and this one, which reads and, whenever each worker has a
     # shard's worth of parts queued, encodes what it read itself (a reader that only waited would be one process
     # more than there are cores). A shard goes out in up to PIECES parts, so that at the end no process waits
@@ -242,7 +241,7 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
     with multiprocessing.get_context('fork').Pool(workers, _init_worker, init) as pool:
         pending = deque()  # (parts, their results, documents, bytes, k) in shard order
         queued = lambda: sum(not r.ready() for _, results, _, _, _ in pending for r in results)
-        for k, (docs, first, nbytes) in enumerate(todo):
+        for k, (docs, first, nbytes) in todo:
             while pending and pending[0][4] < k - depth:
                 _commit_oldest(pending, commit, split)
             shard_fast = fast and (warned[0] is None or warned[0] >= k - depth)
@@ -259,7 +258,7 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
                 _commit_oldest(pending, commit, split)
         while pending:
             _commit_oldest(pending, commit, split)
-    return use_fast[0]
+    return fast and warned[0] is None
 
 
 class _Encoded:
