@@ -37,6 +37,7 @@ from nanogpt.tokenizer import EOT_TOKEN, GPT2_EOT, GPT2_VOCAB, TRAINED_FILE, Tra
 WORK = '.prepare'  # unfinished work of an interrupted prepare, inside out_dir
 SHARD_CHARS = 4_000_000  # characters of text per shard: the unit of work and of resuming
 PIECES = 4  # parts of a shard encoded apart when --num_proc > 1
+SLOTS = 1 << 16  # parts sent to workers, numbered modulo SLOTS in the array that says who started each
 CHECK_EVERY = 100  # a trained tokenizer through tiktoken: every 100th document of a shard checked against tokenizers
 
 
@@ -74,8 +75,9 @@ def trained_tokenizer(tokenizer):
     return tok
 
 
-def _init_worker(tokenizer, chars, sha256=None):
+def _init_worker(tokenizer, chars, sha256=None, started=None):
     _W.clear()
+    _W['started'] = started
     if sha256 is not None:  # a trained tokenizer.json, the same file the main process checked
         tok = _LOADED.get(sha256) or TrainedTokenizer(tokenizer, sha256)
         _W['enc'] = lambda t: np.asarray(tok.encode_ordinary_reference(t), dtype=np.int64)
@@ -232,15 +234,19 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
         return fast and warned[0] is None
     # num_proc processes in all: num_proc - 1 workers, and this one, which reads and, whenever each worker has a
     # shard's worth of parts queued, encodes what it read itself (a reader that only waited would be one process
-    # more than there are cores). A shard goes out in up to PIECES parts, so that at the end no process waits
-    # long on another. Shard k goes out through tiktoken unless a shard before k - depth failed its check, and
-    # those are all committed by then: the output never depends on timing, nor on which process encoded what.
+    # more than there are cores). A shard goes out in up to PIECES parts; once all is read, this process takes
+    # back the parts no worker has started, newest first, so that no process waits long on another at the end.
+    # Shard k goes out through tiktoken unless a shard before k - depth failed its check, and those are all
+    # committed by then: the output never depends on timing, nor on which process encoded what.
     import multiprocessing
+    ctx = multiprocessing.get_context('fork')
     workers = num_proc - 1
     depth = 2 * workers
-    with multiprocessing.get_context('fork').Pool(workers, _init_worker, init) as pool:
+    started = ctx.Array('q', SLOTS)  # part n's slot n % SLOTS: n once a worker started it, -n - 1 once taken back
+    with ctx.Pool(workers, _init_worker, (*init, started)) as pool:
         pending = deque()  # (parts, their results, documents, bytes, k) in shard order
         queued = lambda: sum(not r.ready() for _, results, _, _, _ in pending for r in results)
+        sent = itertools.count(1)  # 0 in the array: no worker started it
         for k, (docs, first, nbytes) in todo:
             while pending and pending[0][4] < k - depth:
                 _commit_oldest(pending, commit, split)
@@ -253,9 +259,13 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
             for part in parts:
                 args = (*part, split, shard_fast)
                 busy = queued() >= PIECES * workers
-                results.append(_Encoded(*args) if busy else pool.apply_async(_encode_shard, args))
+                results.append(_Encoded(*args) if busy else _Sent(pool, started, next(sent), args))
             while pending and all(r.ready() for r in pending[0][1]):  # what is done, without waiting
                 _commit_oldest(pending, commit, split)
+        for _, results, _, _, _ in reversed(pending):
+            for r in reversed(results):
+                if not r.ready():
+                    r.take_back()
         while pending:
             _commit_oldest(pending, commit, split)
     return fast and warned[0] is None
@@ -277,6 +287,38 @@ class _Encoded:
         if self.error is not None:
             raise self.error
         return self.value
+
+
+class _Sent:
+    """A part sent to the pool as number n: a worker's result, or this process's if it took the part back
+    before any worker started it."""
+
+    def __init__(self, pool, started, n, args):
+        self.started, self.n, self.args = started, n, args
+        self.result = pool.apply_async(_encode_sent, (n, *args))
+
+    def ready(self):
+        return self.result.ready()
+
+    def take_back(self):
+        with self.started.get_lock():
+            if self.started[self.n % SLOTS] == self.n:
+                return  # a worker has it
+            self.started[self.n % SLOTS] = -self.n - 1
+        self.result = _Encoded(*self.args)
+
+    def get(self):
+        return self.result.get()
+
+
+def _encode_sent(n, *args):
+    """_encode_shard in a worker for part n, unless the main process took the part back (None)."""
+    started = _W['started']
+    with started.get_lock():
+        if started[n % SLOTS] == -n - 1:
+            return None
+        started[n % SLOTS] = n
+    return _encode_shard(*args)
 
 
 def _commit_oldest(pending, commit, split):

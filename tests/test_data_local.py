@@ -230,3 +230,36 @@ def test_train_checks_the_dataset(tmp_path):
         check_dataset(str(d), 50000)  # GPT-2 ids up to 50256 do not fit a 50000-id model
     assert e.value.code == 2
     check_dataset(str(d), 50304, 8)
+
+
+def _wait_for_gate():
+    GATE.wait(60)
+
+
+def test_parts_taken_back_are_encoded_once(tmp_path):
+    """Once all is read, prepare's main process takes back the parts no worker has started and encodes them
+    itself: a taken-back part's worker task then does nothing, and a part a worker started stays the worker's."""
+    import multiprocessing
+    from nanogpt import prepare
+    global GATE
+    ctx = multiprocessing.get_context('fork')
+    GATE = ctx.Event()  # the worker waits on it, so that nothing is started before the test says so
+    started = ctx.Array('q', prepare.SLOTS)
+    init = ('gpt2', None, None, started)
+    prepare._init_worker(*init)
+    parts = [([SHAKESPEARE[i * 1000:(i + 1) * 1000]], i, ('hash', 0.5), False) for i in range(4)]
+    with ctx.Pool(1, prepare._init_worker, init) as pool:
+        pool.apply_async(_wait_for_gate)
+        sent = [prepare._Sent(pool, started, n, args) for n, args in enumerate(parts, 1)]
+        sent_to_worker = [s.result for s in sent]
+        for s in sent[2:]:
+            s.take_back()
+        GATE.set()
+        sent_to_worker[0].wait(60)
+        sent[0].take_back()  # started (and done): stays the worker's
+        results = [s.get() for s in sent]
+        assert [r.get(60) is None for r in sent_to_worker] == [False, False, True, True]
+    assert sent[0].result is sent_to_worker[0] and sent[1].result is sent_to_worker[1]
+    for got, args in zip(results, parts):
+        want = prepare._encode_shard(*args)
+        assert all((g == w).all() for g, w in zip(got[:2], want[:2])) and got[2:] == want[2:]

@@ -3,7 +3,8 @@ Benchmark a trained tokenizer's data step (data/train_tokenizer.py, data/prepare
 
  1. prepare throughput on the same Chinese corpus (the shared reviews, repeated), whole process, one process:
     GPT-2 BPE, the trained tokenizer through tiktoken (as prepare_local.py now runs it) and through tokenizers;
- 2. 2 processes against 1 on a corpus of --mb megabytes (default 110), the trained tokenizer through tiktoken;
+ 2. 2 processes against 1 on a corpus of --mb megabytes (default 110), the trained tokenizer through tiktoken, in
+    --pairs runs of each taken in turn (a shared machine's speed drifts: the median of the pairs' ratios counts);
  3. ids identical to tokenizers' on every document: per document, and the two datasets of 1. byte for byte;
  4. train_tokenizer.py on --train_chars characters (default 100 M) of repeated text, and on --distinct_chars of
     distinct clauses (the trainer's memory grows with the distinct pre-tokens): wall time and peak RSS.
@@ -32,6 +33,7 @@ p.add_argument('--tokenizer', default=None, help='a trained tokenizer.json (defa
 p.add_argument('--copies', type=int, default=3, help='times the reviews are repeated for figures 1 and 3')
 p.add_argument('--repeats', type=int, default=2, help='runs of each prepare in figure 1; the best counts')
 p.add_argument('--mb', type=float, default=110, help='megabytes of corpus for figure 2 (0: skip it)')
+p.add_argument('--pairs', type=int, default=3, help='runs of 1 and of 2 processes in figure 2, in turn')
 p.add_argument('--train_chars', type=float, default=100e6, help='characters of repeated text for figure 4 (0: skip)')
 p.add_argument('--distinct_chars', default='1e6,3e6', help='sizes of distinct text for figure 4 ("": skip)')
 p.add_argument('--tmp', default=None, help='working folder (default: a new temporary one, removed at the end)')
@@ -166,25 +168,35 @@ if args.mb:
         nbig += sum(map(len, batch))
     print(f"\n2. prepare_local.py, the trained tokenizer through tiktoken, on {len(part)} .jsonl files, "
           f"{size / 1e6:.0f} MB, {nbig:,} characters")
-    rows = {}
-    for n in (1, 2):
-        out_dir = os.path.join(tmp, f'big-{n}')
-        l0 = loadavg()
-        rows[n] = (*timed_prepare([big, f'--tokenizer={tok_path}', f'--out_dir={out_dir}', f'--num_proc={n}']),
-                   f"{l0}->{loadavg()}")
-        shutil.rmtree(out_dir)
-    print(f"  {'processes':<11}{'wall s':>8}{'chars/s':>12}{'main CPU s':>12}{'workers CPU s':>15}{'peak RSS MB':>13}"
-          f"  load before->after")
-    for n, (wall, main, workers, rss, load) in rows.items():
-        print(f"  {n:<11}{wall:>8.1f}{nbig / wall:>12,.0f}{main:>12.1f}{workers:>15.1f}{rss:>13,.0f}  {load}")
-    print(f"  2 processes vs 1: {rows[1][0] / rows[2][0]:.2f}x the characters/s (goal >= 1.8x); "
-          f"load average {open('/proc/loadavg').read().strip()}")
-    # on 2 idle cores a run takes at least its main process's CPU time and half of all its CPU time
-    one, (main, workers) = rows[1][1] + rows[1][2], rows[2][1:3]
-    print(f"  by CPU time (what 2 idle cores would allow): 1 process {one:.1f}s; 2 processes: main {main:.1f}s, "
-          f"workers {workers:.1f}s in all, so at best {one / max(main, (main + workers) / 2):.2f}x")
+    print(f"  {'pair':<6}{'processes':<11}{'wall s':>8}{'chars/s':>12}{'main CPU s':>12}{'workers CPU s':>15}"
+          f"{'busy cores':>12}{'peak RSS MB':>13}  load before->after")
+    runs = []
+    for pair in range(args.pairs):
+        rows = {}
+        for n in (1, 2):
+            out_dir = os.path.join(tmp, f'big-{n}')
+            l0 = loadavg()
+            rows[n] = timed_prepare([big, f'--tokenizer={tok_path}', f'--out_dir={out_dir}', f'--num_proc={n}'])
+            shutil.rmtree(out_dir)
+            wall, main, workers, rss = rows[n]
+            print(f"  {pair:<6}{n:<11}{wall:>8.1f}{nbig / wall:>12,.0f}{main:>12.1f}{workers:>15.1f}"
+                  f"{(main + workers) / wall:>12.2f}{rss:>13,.0f}  {l0}->{loadavg()}")
+        runs.append(rows)
+    ratios = sorted(r[1][0] / r[2][0] for r in runs)
+    rows = sorted(runs, key=lambda r: r[1][0] / r[2][0])[len(runs) // 2]  # the median pair
+    print(f"  2 processes vs 1: {ratios[len(ratios) // 2]:.2f}x the characters/s, the median of the pairs' ratios "
+          f"({', '.join(f'{r:.2f}' for r in ratios)}; goal >= 1.8x); load average {open('/proc/loadavg').read().strip()}")
+    # what the wall-clock ratio is made of, in each pair: the cores the 2-process run kept busy (its CPU seconds
+    # over its wall time) and its CPU seconds over the 1-process run's; their quotient is the ratio on cores
+    # whose speed holds still between the two runs
+    busy = sorted((r[2][1] + r[2][2]) / r[2][0] for r in runs)
+    extra = sorted((r[2][1] + r[2][2]) / (r[1][1] + r[1][2]) for r in runs)
+    print(f"  medians: 2 processes kept {busy[len(busy) // 2]:.2f} cores busy ({', '.join(f'{b:.2f}' for b in busy)})"
+          f" at {extra[len(extra) // 2]:.3f}x the CPU seconds of 1 process ({', '.join(f'{e:.3f}' for e in extra)})")
+    main, workers = rows[2][1:3]
     print(f"  in the 2-process run the main process spent {main:.1f}s of CPU (reading, sending, collecting, writing, "
-          f"and encoding whenever the worker had enough queued), the worker {workers:.1f}s")
+          f"and encoding whenever the worker had enough queued, and at the end what it had not started), the worker "
+          f"{workers:.1f}s")
     # what caps --num_proc, by document length: the main process reads, cuts shards and pickles them; a worker
     # encodes them (through tiktoken, its sample checked). CPU seconds, in this process.
     import pickle
