@@ -121,8 +121,9 @@ nchars = sum(map(len, docs))
 print(f"\n1. prepare_local.py --num_proc=1 on the reviews x{args.copies}: {len(docs):,} documents, {nchars:,} "
       f"characters, {os.path.getsize(corpus) / 1e6:.1f} MB; whole process, best of {args.repeats}, in turn")
 runs = {'GPT-2 BPE (tiktoken)': 'gpt2', 'trained 32k, tiktoken': tok_path, 'trained 32k, tokenizers': ref_path}
-best = {}
+best, rounds = {}, []
 for r in range(args.repeats):
+    rounds.append({})
     for name, t in runs.items():
         out_dir = os.path.join(tmp, f'ds-{list(runs).index(name)}')
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -130,6 +131,7 @@ for r in range(args.repeats):
                                      f'--out_dir={out_dir}', '--num_proc=1'])
         if 'warning' in out:
             print(' ', [ln for ln in out.splitlines() if 'warning' in ln][0])
+        rounds[-1][name] = wall
         if name not in best or wall < best[name][0]:
             best[name] = (wall, cpu, rss, loadavg())
 print(f"  {'tokenizer':<26}{'wall s':>8}{'chars/s':>12}{'CPU s':>8}{'chars/CPU s':>13}{'peak RSS MB':>13}{'load':>6}")
@@ -138,6 +140,28 @@ for name, (wall, cpu, rss, load) in best.items():
 g, t, h = (best[n][0] for n in runs)
 print(f"  trained through tiktoken vs GPT-2 BPE: {g / t:.2f}x the characters/s (goal >= 0.9x); "
       f"vs through tokenizers: {h / t:.2f}x")
+# a shared machine's speed drifts from one run to the next: the ratio within each round, and their median
+ratios = sorted(r[list(runs)[0]] / r[list(runs)[1]] for r in rounds)
+print(f"  within each round, trained through tiktoken vs GPT-2 BPE: median {ratios[len(ratios) // 2]:.2f}x "
+      f"({', '.join(f'{x:.2f}' for x in ratios)})")
+
+# what bounds that ratio: tiktoken's encode alone, in this process, on the reviews (best of 5 each, in turn), and
+# with the same regex and a vocabulary of the 256 bytes alone (the splitting and the first lookups, no merges)
+import tiktoken  # noqa: E402
+from tiktoken_ext.openai_public import r50k_pat_str  # noqa: E402
+encoders = {'GPT-2 BPE': gpt2_encoding(), 'trained 32k': tok.tiktoken,
+            '256 bytes': tiktoken.Encoding('bytes', pat_str=r50k_pat_str, special_tokens={},
+                                           mergeable_ranks={bytes([b]): b for b in range(256)})}
+alone = {}
+for _ in range(5):
+    for name, e in encoders.items():
+        c0 = time.process_time()
+        for d in REVIEWS:
+            e.encode_ordinary(d)
+        alone[name] = min(alone.get(name, 1e9), time.process_time() - c0)
+g, t, b = alone.values()
+print(f"  tiktoken's encode alone on the reviews, CPU s, best of 5: GPT-2 BPE {g:.3f}, trained {t:.3f}, the 256 bytes "
+      f"{b:.3f}: trained vs GPT-2 BPE {g / t:.2f}x; the merges alone (each less the 256 bytes' time) {(g - b) / (t - b):.2f}x")
 
 # 3. every document: tiktoken's ids against tokenizers', and the two trained datasets byte for byte
 t0 = time.time()
