@@ -37,7 +37,8 @@ from nanogpt.tokenizer import EOT_TOKEN, GPT2_EOT, GPT2_VOCAB, TRAINED_FILE, Tra
 WORK = '.prepare'  # unfinished work of an interrupted prepare, inside out_dir
 SHARD_CHARS = 4_000_000  # characters of text per shard: the unit of work and of resuming
 PIECES = 4  # parts of a shard encoded apart when --num_proc > 1
-SLOTS = 1 << 16  # parts sent to workers, numbered modulo SLOTS in the array that says who started each
+SLOTS = 4096  # the array that says who started each part sent to workers, by part number modulo SLOTS (a slot
+# reused too soon could at most make a part encoded twice, never lost; far fewer parts are in flight)
 CHECK_EVERY = 100  # a trained tokenizer through tiktoken: every 100th document of a shard checked against tokenizers
 
 

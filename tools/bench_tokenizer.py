@@ -20,6 +20,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -142,7 +143,7 @@ print(f"  trained through tiktoken vs GPT-2 BPE: {g / t:.2f}x the characters/s (
       f"vs through tokenizers: {h / t:.2f}x")
 # a shared machine's speed drifts from one run to the next: the ratio within each round, and their median
 ratios = sorted(r[list(runs)[0]] / r[list(runs)[1]] for r in rounds)
-print(f"  within each round, trained through tiktoken vs GPT-2 BPE: median {ratios[len(ratios) // 2]:.2f}x "
+print(f"  within each round, trained through tiktoken vs GPT-2 BPE: median {statistics.median(ratios):.2f}x "
       f"({', '.join(f'{x:.2f}' for x in ratios)})")
 
 # what bounds that ratio: tiktoken's encode alone, in this process, on the reviews (best of 5 each, in turn), and
@@ -161,7 +162,8 @@ for _ in range(5):
         alone[name] = min(alone.get(name, 1e9), time.process_time() - c0)
 g, t, b = alone.values()
 print(f"  tiktoken's encode alone on the reviews, CPU s, best of 5: GPT-2 BPE {g:.3f}, trained {t:.3f}, the 256 bytes "
-      f"{b:.3f}: trained vs GPT-2 BPE {g / t:.2f}x; the merges alone (each less the 256 bytes' time) {(g - b) / (t - b):.2f}x")
+      f"{b:.3f}: the trained tokenizer encodes at {g / t:.2f}x GPT-2 BPE's speed; its merges alone (each time less the "
+      f"256 bytes') at {(g - b) / (t - b):.2f}x")
 
 # 3. every document: tiktoken's ids against tokenizers', and the two trained datasets byte for byte
 t0 = time.time()
@@ -207,16 +209,16 @@ if args.mb:
                   f"{(main + workers) / wall:>12.2f}{rss:>13,.0f}  {l0}->{loadavg()}")
         runs.append(rows)
     ratios = sorted(r[1][0] / r[2][0] for r in runs)
-    rows = sorted(runs, key=lambda r: r[1][0] / r[2][0])[len(runs) // 2]  # the median pair
-    print(f"  2 processes vs 1: {ratios[len(ratios) // 2]:.2f}x the characters/s, the median of the pairs' ratios "
+    rows = sorted(runs, key=lambda r: r[1][0] / r[2][0])[(len(runs) - 1) // 2]  # the median pair (the lower of two)
+    print(f"  2 processes vs 1: {statistics.median(ratios):.2f}x the characters/s, the median of the pairs' ratios "
           f"({', '.join(f'{r:.2f}' for r in ratios)}; goal >= 1.8x); load average {open('/proc/loadavg').read().strip()}")
-    # what the wall-clock ratio is made of, in each pair: the cores the 2-process run kept busy (its CPU seconds
-    # over its wall time) and its CPU seconds over the 1-process run's; their quotient is the ratio on cores
-    # whose speed holds still between the two runs
+    # what the wall-clock ratio is made of: the cores the 2-process run kept busy (its CPU seconds over its wall
+    # time; the speed of the cores drifts less within a run than between runs) and its CPU seconds over the
+    # 1-process run's (the cost of sharing the work, but also that drift)
     busy = sorted((r[2][1] + r[2][2]) / r[2][0] for r in runs)
     extra = sorted((r[2][1] + r[2][2]) / (r[1][1] + r[1][2]) for r in runs)
-    print(f"  medians: 2 processes kept {busy[len(busy) // 2]:.2f} cores busy ({', '.join(f'{b:.2f}' for b in busy)})"
-          f" at {extra[len(extra) // 2]:.3f}x the CPU seconds of 1 process ({', '.join(f'{e:.3f}' for e in extra)})")
+    print(f"  medians: 2 processes kept {statistics.median(busy):.2f} cores busy ({', '.join(f'{b:.2f}' for b in busy)})"
+          f" at {statistics.median(extra):.3f}x the CPU seconds of 1 process ({', '.join(f'{e:.3f}' for e in extra)})")
     main, workers = rows[2][1:3]
     print(f"  in the 2-process run the main process spent {main:.1f}s of CPU (reading, sending, collecting, writing, "
           f"and encoding whenever the worker had enough queued, and at the end what it had not started), the worker "
