@@ -32,7 +32,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 p = argparse.ArgumentParser()
 p.add_argument('--tokenizer', default=None, help='a trained tokenizer.json (default: train a 32k one on the reviews)')
 p.add_argument('--copies', type=int, default=3, help='times the reviews are repeated for figures 1 and 3')
-p.add_argument('--repeats', type=int, default=2, help='runs of each prepare in figure 1; the best counts')
+p.add_argument('--repeats', type=int, default=2, help='rounds of figure 1 (each prepare once, in turn): the best of each, and the median ratio')
 p.add_argument('--mb', type=float, default=110, help='megabytes of corpus for figure 2 (0: skip it)')
 p.add_argument('--pairs', type=int, default=3, help='runs of 1 and of 2 processes in figure 2, in turn')
 p.add_argument('--train_chars', type=float, default=100e6, help='characters of repeated text for figure 4 (0: skip)')
@@ -196,7 +196,7 @@ if args.mb:
           f"{size / 1e6:.0f} MB, {nbig:,} characters")
     print(f"  {'pair':<6}{'processes':<11}{'wall s':>8}{'chars/s':>12}{'main CPU s':>12}{'workers CPU s':>15}"
           f"{'busy cores':>12}{'peak RSS MB':>13}  load before->after")
-    runs = []
+    pair_runs = []  # per pair: {1: the 1-process run, 2: the 2-process run}
     for pair in range(args.pairs):
         rows = {}
         for n in (1, 2):
@@ -207,16 +207,16 @@ if args.mb:
             wall, main, workers, rss = rows[n]
             print(f"  {pair:<6}{n:<11}{wall:>8.1f}{nbig / wall:>12,.0f}{main:>12.1f}{workers:>15.1f}"
                   f"{(main + workers) / wall:>12.2f}{rss:>13,.0f}  {l0}->{loadavg()}")
-        runs.append(rows)
-    ratios = sorted(r[1][0] / r[2][0] for r in runs)
-    rows = sorted(runs, key=lambda r: r[1][0] / r[2][0])[(len(runs) - 1) // 2]  # the median pair (the lower of two)
+        pair_runs.append(rows)
+    ratios = sorted(r[1][0] / r[2][0] for r in pair_runs)
+    rows = sorted(pair_runs, key=lambda r: r[1][0] / r[2][0])[(len(pair_runs) - 1) // 2]  # the median pair
     print(f"  2 processes vs 1: {statistics.median(ratios):.2f}x the characters/s, the median of the pairs' ratios "
           f"({', '.join(f'{r:.2f}' for r in ratios)}; goal >= 1.8x); load average {open('/proc/loadavg').read().strip()}")
     # what the wall-clock ratio is made of: the cores the 2-process run kept busy (its CPU seconds over its wall
     # time; the speed of the cores drifts less within a run than between runs) and its CPU seconds over the
     # 1-process run's (the cost of sharing the work, but also that drift)
-    busy = sorted((r[2][1] + r[2][2]) / r[2][0] for r in runs)
-    extra = sorted((r[2][1] + r[2][2]) / (r[1][1] + r[1][2]) for r in runs)
+    busy = sorted((r[2][1] + r[2][2]) / r[2][0] for r in pair_runs)
+    extra = sorted((r[2][1] + r[2][2]) / (r[1][1] + r[1][2]) for r in pair_runs)
     print(f"  medians: 2 processes kept {statistics.median(busy):.2f} cores busy ({', '.join(f'{b:.2f}' for b in busy)})"
           f" at {statistics.median(extra):.3f}x the CPU seconds of 1 process ({', '.join(f'{e:.3f}' for e in extra)})")
     main, workers = rows[2][1:3]
