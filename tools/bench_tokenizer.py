@@ -3,6 +3,7 @@ Benchmark a trained tokenizer's data step (data/train_tokenizer.py, data/prepare
 
  1. prepare throughput on the same Chinese corpus (the shared reviews, repeated), whole process, one process:
     GPT-2 BPE, the trained tokenizer through tiktoken (as prepare_local.py now runs it) and through tokenizers;
+    then tiktoken's encode alone, and riptoken's (another BPE core) where it is installed;
  2. 2 processes against 1 on a corpus of --mb megabytes (default 110), the trained tokenizer through tiktoken, in
     --pairs runs of each taken in turn (a shared machine's speed drifts: the median of the pairs' ratios counts);
  3. ids identical to tokenizers' on every document: per document, and the two datasets of 1. byte for byte;
@@ -153,6 +154,12 @@ from tiktoken_ext.openai_public import r50k_pat_str  # noqa: E402
 encoders = {'GPT-2 BPE': gpt2_encoding(), 'trained 32k': tok.tiktoken,
             '256 bytes': tiktoken.Encoding('bytes', pat_str=r50k_pat_str, special_tokens={},
                                            mergeable_ranks={bytes([b]): b for b in range(256)})}
+try:  # another BPE core, where installed (not a dependency): is the ratio tiktoken's or the vocabulary's?
+    import riptoken
+    for name in ('GPT-2 BPE', 'trained 32k'):
+        encoders[f'{name}, riptoken'] = riptoken.CoreBPE(encoders[name]._mergeable_ranks, {}, r50k_pat_str)
+except ImportError:
+    riptoken = None
 alone = {}
 for _ in range(5):
     for name, e in encoders.items():
@@ -160,10 +167,17 @@ for _ in range(5):
         for d in REVIEWS:
             e.encode_ordinary(d)
         alone[name] = min(alone.get(name, 1e9), time.process_time() - c0)
-g, t, b = alone.values()
+g, t, b = (alone[n] for n in ('GPT-2 BPE', 'trained 32k', '256 bytes'))
 print(f"  tiktoken's encode alone on the reviews, CPU s, best of 5: GPT-2 BPE {g:.3f}, trained {t:.3f}, the 256 bytes "
       f"{b:.3f}: the trained tokenizer encodes at {g / t:.2f}x GPT-2 BPE's speed; its merges alone (each time less the "
       f"256 bytes') at {(g - b) / (t - b):.2f}x")
+if riptoken is not None:
+    rg, rt = alone['GPT-2 BPE, riptoken'], alone['trained 32k, riptoken']
+    same = all(encoders['trained 32k, riptoken'].encode_ordinary(d) == tok.tiktoken.encode_ordinary(d)
+               for d in dict.fromkeys(REVIEWS))
+    print(f"  riptoken {riptoken.__version__} (installed here, not a dependency), the same: GPT-2 BPE {rg:.3f}, trained "
+          f"{rt:.3f}: the trained tokenizer at {rg / rt:.2f}x GPT-2 BPE's speed within riptoken, at {g / rt:.2f}x "
+          f"tiktoken's GPT-2 BPE; its ids equal tiktoken's on every review: {same}")
 
 # 3. every document: tiktoken's ids against tokenizers', and the two trained datasets byte for byte
 t0 = time.time()
