@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import time
-from collections import deque
+from collections import deque, namedtuple
 
 import numpy as np
 
@@ -245,31 +245,35 @@ def _tokenize_shards(state, state_path, partial, shards, init, split, num_proc, 
     depth = 2 * workers
     started = ctx.Array('q', SLOTS)  # part n's slot n % SLOTS: n once a worker started it, -n - 1 once taken back
     with ctx.Pool(workers, _init_worker, (*init, started)) as pool:
-        pending = deque()  # (parts, their results, documents, bytes, k) in shard order
-        queued = lambda: sum(not r.ready() for _, results, _, _, _ in pending for r in results)
+        pending = deque()  # _Pending shards, in order
+        queued = lambda: sum(not r.ready() for shard in pending for r in shard.results)
         sent = itertools.count(1)  # 0 in the array: no worker started it
         for k, (docs, first, nbytes) in todo:
-            while pending and pending[0][4] < k - depth:
+            while pending and pending[0].k < k - depth:
                 _commit_oldest(pending, commit, split)
             shard_fast = fast and (warned[0] is None or warned[0] >= k - depth)
             # parts of whole multiples of CHECK_EVERY documents: the documents checked are num_proc=1's
             step = max(1, -(-len(docs) // PIECES // CHECK_EVERY)) * CHECK_EVERY
             parts = [(docs[i:i + step], first + i) for i in range(0, len(docs), step)] or [([], first)]
             results = []
-            pending.append((parts, results, len(docs), nbytes, k))
+            pending.append(_Pending(k, parts, results, len(docs), nbytes))
             for part in parts:
                 args = (*part, split, shard_fast)
                 busy = queued() >= PIECES * workers
                 results.append(_Encoded(*args) if busy else _Sent(pool, started, next(sent), args))
-            while pending and all(r.ready() for r in pending[0][1]):  # what is done, without waiting
+            while pending and all(r.ready() for r in pending[0].results):  # what is done, without waiting
                 _commit_oldest(pending, commit, split)
-        for _, results, _, _, _ in reversed(pending):
-            for r in reversed(results):
+        for shard in reversed(pending):
+            for r in reversed(shard.results):
                 if not r.ready():
                     r.take_back()
         while pending:
             _commit_oldest(pending, commit, split)
     return fast and warned[0] is None
+
+
+# a shard sent out in parts: its number k, the parts (documents, first index), their results (_Encoded or _Sent)
+_Pending = namedtuple('_Pending', 'k parts results ndocs nbytes')
 
 
 class _Encoded:
@@ -326,13 +330,13 @@ def _commit_oldest(pending, commit, split):
     """Commit the oldest shard from its parts' results, in order. A part whose check found tiktoken and
     tokenizers disagreeing used tokenizers; the shard's other parts are then encoded again with tokenizers,
     so that the shard is what num_proc=1 writes."""
-    parts, results, ndocs, nbytes, _ = pending.popleft()
-    done = [r.get() for r in results]
+    shard = pending.popleft()
+    done = [r.get() for r in shard.results]
     warning = next((d[3] for d in done if d[3]), None)
     if warning:
-        done = [d if d[3] else _encode_shard(*part, split, False) for d, part in zip(done, parts)]
+        done = [d if d[3] else _encode_shard(*part, split, False) for d, part in zip(done, shard.parts)]
     commit((np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done]), sum(d[2] for d in done),
-            warning), ndocs, nbytes)
+            warning), shard.ndocs, shard.nbytes)
 
 
 def prepare_documents(out_dir, documents, *, tokenizer='gpt2', split=('hash', 0.0005), drop_empty_lines=False,
